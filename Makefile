@@ -1,0 +1,78 @@
+# wspubsub -- a WebSocket push server fed by Redis pub/sub.
+#
+#   make            build ./wspubsub
+#   make run        install what is missing (as root), start a private
+#                   redis-server if none answers, run with wspubsub.conf
+#   make test       unit tests, then integration tests against the plain
+#                   and the ASan+UBSan build
+#   make asan       build ./wspubsub-asan
+
+PKGS     = openssl hiredis libbsd jansson
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+CFLAGS  ?= -O2 -g
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+	   -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CPPFLAGS = -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+
+WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
+CHILD_SRCS  = child/child.c child/http.c child/loop.c child/subscriber.c \
+	      child/user.c
+MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
+	      master/proc.c master/reap.c master/spawn.c
+SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
+HDRS        = $(wildcard ws/*.h child/*.h master/*.h)
+
+OBJS      = $(SRCS:%.c=build/%.o)
+ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
+# Everything but main(), for unit tests.
+LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
+
+UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf
+UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
+
+.PHONY: all asan test unit integration run clean deps
+
+all: wspubsub
+
+wspubsub: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+wspubsub-asan: $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(SANITIZE) $(LDFLAGS) -o $@ $(ASAN_OBJS) $(LDLIBS)
+
+asan: wspubsub-asan
+
+build/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
+
+build/asan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(SANITIZE) -c -o $@ $<
+
+build/asan/tests/%: tests/unit/%.c $(LIB_SRCS:%.c=build/asan/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) \
+	    $(SANITIZE) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: wspubsub wspubsub-asan
+	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
+	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
+
+test: unit integration
+
+deps:
+	@sh contrib/deps.sh
+
+run: deps wspubsub
+	@sh contrib/run.sh
+
+clean:
+	rm -rf build wspubsub wspubsub-asan

@@ -1,0 +1,50 @@
+/*
+ * child.h -- serving one client: the HTTP upgrade, the user's identity,
+ * the Redis subscription and the poll loop that joins them.
+ *
+ * A child knows nothing of listening sockets or supervision: it is handed
+ * a connected socket and the settings below, and returns when the
+ * connection is over.
+ */
+#ifndef CHILD_CHILD_H
+#define CHILD_CHILD_H
+
+#include <stddef.h>
+
+#define USER_NAME_MAX		128
+#define CHANNEL_PREFIX_MAX	128
+#define REDIS_HOST_MAX		255
+#define REDIS_SOCKET_MAX	107	/* sun_path less its NUL */
+#define PEER_MAX		64	/* "[v6addr%scope]:port" */
+
+struct child_conf {
+	char	redis_host[REDIS_HOST_MAX + 1];
+	int	redis_port;
+	char	redis_socket[REDIS_SOCKET_MAX + 1];	/* "" = use TCP */
+	char	channel_prefix[CHANNEL_PREFIX_MAX + 1];
+	size_t	max_message_size;
+	/* durations in milliseconds; 0 disables where noted */
+	int	handshake_timeout;
+	int	identify_timeout;
+	int	ping_interval;		/* 0: no server pings */
+	int	ping_timeout;
+	int	redis_connect_timeout;
+};
+
+/*
+ * Serve the client on fd (which child_serve closes) until the connection
+ * ends.  peer is the printable peer address for logs and the process
+ * title.  Returns 0 after a normal close, -1 after an error.
+ */
+int	child_serve(const struct child_conf *, int fd, const char *peer);
+
+/* Username rules, shared with tests: 1 when name is acceptable. */
+int	user_name_valid(const char *name, size_t len);
+/* channel = prefix + lowercased name; -1 when it does not fit. */
+int	user_channel(const char *prefix, const char *name, char *out,
+	    size_t outsize);
+/* Parse {"user_name": "..."}; 0 with name copied, -1 otherwise. */
+int	user_identify_parse(const char *json, size_t len, char *name,
+	    size_t namesize);
+
+#endif /* CHILD_CHILD_H */

@@ -1,0 +1,72 @@
+/*
+ * client.h -- the state of the one connection a child serves; private to
+ * child/.
+ */
+#ifndef CHILD_CLIENT_H
+#define CHILD_CLIENT_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "../ws/ws.h"
+#include "child.h"
+
+#define CLIENT_READ_SIZE	16384
+#define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
+
+struct outbuf {
+	uint8_t		*data;
+	size_t		 off, len, cap;	/* unsent bytes are [off, len) */
+};
+
+enum client_state {
+	CS_IDENTIFY,	/* upgraded, waiting for {"user_name": ...} */
+	CS_OPEN,	/* subscribed, delivering */
+	CS_CLOSING,	/* close frame queued; draining until EOF */
+	CS_DONE,
+};
+
+struct client {
+	const struct child_conf	*conf;
+	int			 fd;
+	const char		*peer;
+	enum client_state	 state;
+	char			 user[USER_NAME_MAX + 1];
+	char			 channel[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 1];
+	redisContext		*redis;
+	struct ws_parser	 parser;
+	struct outbuf		 out;
+	uint8_t			 in[CLIENT_READ_SIZE];
+	size_t			 in_len;	/* bytes that followed the head */
+	sigset_t		 waitmask;	/* signal mask while polling */
+
+	int64_t			 started;	/* monotonic ms */
+	int64_t			 deadline;	/* identify or linger, 0 = none */
+	int64_t			 ping_due;
+	int64_t			 ping_sent;	/* 0 = no ping outstanding */
+	int			 wr_shut;	/* shutdown(SHUT_WR) done */
+
+	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
+	unsigned int		 close_code;
+	const char		*closed_by;
+	const char		*close_reason;
+};
+
+extern volatile sig_atomic_t child_stop;
+
+int64_t	now_ms(void);
+
+/* http.c */
+int	http_read_head(struct client *, char *buf, size_t *len,
+	    size_t *head_len);
+int	http_respond(struct client *, int status, const char *body);
+int	http_switch(struct client *, const char *key);
+
+/* loop.c */
+int	client_loop(struct client *);
+void	client_close(struct client *, unsigned int code, const char *reason,
+	    const char *by);
+
+#endif /* CHILD_CLIENT_H */

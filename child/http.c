@@ -1,0 +1,145 @@
+/*
+ * http.c -- the HTTP side of a child: read the request head under the
+ * handshake deadline and a size limit, and write the few responses a
+ * WebSocket endpoint gives.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "client.h"
+
+/* Wait until fd is ready for events or the deadline passes: 1, 0, -1. */
+static int
+wait_fd(struct client *c, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = events };
+	struct timespec ts;
+	int64_t left;
+	int n;
+
+	for (;;) {
+		if (child_stop)
+			return -1;
+		if ((left = deadline - now_ms()) <= 0)
+			return 0;
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		n = ppoll(&pfd, 1, &ts, &c->waitmask);
+		if (n > 0)
+			return 1;
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Read until a complete head is in buf (at most WS_HEAD_MAX bytes).
+ * Returns 0 with *head_len set (bytes past it are the first frames),
+ * 431 when the head is too large, -1 on timeout, EOF or error.
+ */
+int
+http_read_head(struct client *c, char *buf, size_t *len, size_t *head_len)
+{
+	int64_t deadline = c->started + c->conf->handshake_timeout;
+	size_t from, end;
+	ssize_t n;
+
+	*len = 0;
+	for (;;) {
+		if (*len >= WS_HEAD_MAX)
+			return 431;
+		if (wait_fd(c, POLLIN, deadline) != 1)
+			return -1;
+		n = read(c->fd, buf + *len, WS_HEAD_MAX - *len);
+		if (n == 0)
+			return -1;
+		if (n == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		/* Rescan only what can hold a new end of head. */
+		from = *len > 3 ? *len - 3 : 0;
+		*len += (size_t)n;
+		if ((end = ws_head_end(buf + from, *len - from)) != 0) {
+			*head_len = from + end;
+			return 0;
+		}
+	}
+}
+
+static int
+write_all(struct client *c, const char *buf, size_t len)
+{
+	int64_t deadline = c->started + c->conf->handshake_timeout;
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (wait_fd(c, POLLOUT, deadline) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+static const char *
+status_text(int status)
+{
+	switch (status) {
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 405: return "Method Not Allowed";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	case 503: return "Service Unavailable";
+	default:  return "Error";
+	}
+}
+
+int
+http_respond(struct client *c, int status, const char *body)
+{
+	char buf[512];
+	const char *extra = "";
+	int n;
+
+	if (status == 405)
+		extra = "Allow: GET\r\n";
+	else if (status == 426)
+		extra = "Sec-WebSocket-Version: 13\r\n";
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n%s"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+	    status, status_text(status), extra, strlen(body), body);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -1;
+	return write_all(c, buf, (size_t)n);
+}
+
+int
+http_switch(struct client *c, const char *key)
+{
+	char accept[WS_ACCEPT_LEN + 1], buf[256];
+	int n;
+
+	if (ws_accept_key(key, accept) == -1)
+		return -1;
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -1;
+	return write_all(c, buf, (size_t)n);
+}

@@ -1,0 +1,435 @@
+/*
+ * loop.c -- the life of an upgraded connection: poll the client and the
+ * Redis socket, turn each published message into one frame, answer
+ * control frames, keep the connection alive with pings and close it by
+ * the rules of RFC 6455 section 7.
+ *
+ * Output goes straight to the socket with one sendmsg(2) per frame; only
+ * what the kernel does not take is buffered, and while anything is
+ * buffered Redis is not read, so a slow client holds back its own Redis
+ * connection instead of growing this process.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <bsd/unistd.h>
+
+#include "../master/log.h"
+#include "client.h"
+#include "subscriber.h"
+
+#define OUT_KEEP	(64 * 1024)	/* free a larger buffer once empty */
+/*
+ * Above this much unsent output, pings from the client go unanswered
+ * (RFC 6455 5.5.3 allows answering only the latest), so a client that
+ * floods pings without reading cannot grow the buffer.
+ */
+#define OUT_REPLY_LIMIT	(64 * 1024)
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+out_append(struct outbuf *o, const uint8_t *p, size_t n)
+{
+	size_t cap;
+	uint8_t *d;
+
+	if (o->off > 0 && o->len + n > o->cap) {
+		memmove(o->data, o->data + o->off, o->len - o->off);
+		o->len -= o->off;
+		o->off = 0;
+	}
+	if (o->len + n > o->cap) {
+		cap = o->cap ? o->cap : 4096;
+		while (cap < o->len + n)
+			cap *= 2;
+		if ((d = realloc(o->data, cap)) == NULL)
+			return -1;
+		o->data = d;
+		o->cap = cap;
+	}
+	memcpy(o->data + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
+static int
+out_pending(const struct client *c)
+{
+	return c->out.len > c->out.off;
+}
+
+/* Send what is buffered: 0 (maybe partly sent) or -1 on error. */
+static int
+out_flush(struct client *c)
+{
+	struct outbuf *o = &c->out;
+	ssize_t n;
+
+	while (o->off < o->len) {
+		n = send(c->fd, o->data + o->off, o->len - o->off,
+		    MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 0 : -1;
+		}
+		o->off += (size_t)n;
+	}
+	o->off = o->len = 0;
+	if (o->cap > OUT_KEEP) {
+		free(o->data);
+		o->data = NULL;
+		o->cap = 0;
+	}
+	return 0;
+}
+
+/* One frame: written at once if nothing is queued, the rest queued. */
+static int
+send_frame(struct client *c, int opcode, const void *data, size_t len)
+{
+	uint8_t hdr[WS_FRAME_HEADER_MAX];
+	size_t hlen = ws_frame_header(hdr, opcode, 1, len), sent = 0;
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = hlen },
+		{ .iov_base = (void *)data, .iov_len = len },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	ssize_t n;
+
+	if (!out_pending(c)) {
+		do
+			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		while (n == -1 && errno == EINTR);
+		if (n == -1 && errno != EAGAIN)
+			return -1;
+		sent = n > 0 ? (size_t)n : 0;
+	}
+	if (sent < hlen && out_append(&c->out, hdr + sent, hlen - sent) == -1)
+		return -1;
+	sent = sent > hlen ? sent - hlen : 0;
+	if (sent < len &&
+	    out_append(&c->out, (const uint8_t *)data + sent, len - sent) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+fail(struct client *c, unsigned int code, const char *reason,
+    const char *by)
+{
+	c->state = CS_DONE;
+	c->close_code = code;
+	c->close_reason = reason;
+	c->closed_by = by;
+}
+
+/*
+ * Queue a close frame and start draining.  A code of WS_CLOSE_NO_STATUS
+ * sends an empty close (the echo of an empty one).
+ */
+void
+client_close(struct client *c, unsigned int code, const char *reason,
+    const char *by)
+{
+	uint8_t p[WS_CONTROL_MAX];
+	size_t n = 0, rlen;
+
+	if (c->state == CS_CLOSING || c->state == CS_DONE)
+		return;
+	if (code != WS_CLOSE_NO_STATUS) {
+		p[0] = (uint8_t)(code >> 8);
+		p[1] = (uint8_t)code;
+		rlen = strlen(reason);
+		if (rlen > sizeof(p) - 2)
+			rlen = sizeof(p) - 2;
+		memcpy(p + 2, reason, rlen);
+		n = 2 + rlen;
+	}
+	c->state = CS_CLOSING;
+	c->close_code = code;
+	c->close_reason = reason;
+	c->closed_by = by;
+	c->deadline = now_ms() + CLOSE_LINGER_MS;
+	if (send_frame(c, WS_OP_CLOSE, p, n) == -1)
+		fail(c, code, reason, by);
+}
+
+static void
+identify(struct client *c, const struct ws_event *ev)
+{
+	if (user_identify_parse((const char *)ev->data, ev->len, c->user,
+	    sizeof(c->user)) == -1) {
+		client_close(c, WS_CLOSE_POLICY, "identify required", "server");
+		return;
+	}
+	if (user_channel(c->conf->channel_prefix, c->user, c->channel,
+	    sizeof(c->channel)) == -1) {
+		client_close(c, WS_CLOSE_POLICY, "user name too long", "server");
+		return;
+	}
+	if (sub_subscribe(c->redis, c->channel) == -1) {
+		log_warnx("%s: SUBSCRIBE %s failed: %s", c->peer, c->channel,
+		    c->redis->err ? c->redis->errstr : "unexpected reply");
+		client_close(c, WS_CLOSE_INTERNAL, "redis unavailable",
+		    "server");
+		return;
+	}
+	c->state = CS_OPEN;
+	c->deadline = 0;
+	setproctitle("%s %s", c->user, c->peer);
+	log_info("%s: identified as %s", c->peer, c->user);
+}
+
+static void
+handle_event(struct client *c, const struct ws_event *ev)
+{
+	switch (ev->type) {
+	case WS_EV_TEXT:
+	case WS_EV_BINARY:
+		c->msgs_in++;
+		c->bytes_in += ev->len;
+		if (c->state == CS_IDENTIFY) {
+			if (ev->type == WS_EV_TEXT)
+				identify(c, ev);
+		} else if (ev->type == WS_EV_TEXT && ev->len == 4 &&
+		    memcmp(ev->data, "ping", 4) == 0 &&
+		    c->out.len - c->out.off < OUT_REPLY_LIMIT) {
+			if (send_frame(c, WS_OP_TEXT, "pong", 4) == -1)
+				fail(c, WS_CLOSE_ABNORMAL, "write error",
+				    "server");
+		}
+		/* Anything else from the client is not used (yet). */
+		break;
+	case WS_EV_PING:
+		if (c->out.len - c->out.off < OUT_REPLY_LIMIT &&
+		    send_frame(c, WS_OP_PONG, ev->data, ev->len) == -1)
+			fail(c, WS_CLOSE_ABNORMAL, "write error", "server");
+		break;
+	case WS_EV_PONG:
+	case WS_EV_NONE:
+		break;
+	case WS_EV_CLOSE:
+		client_close(c, ev->code, "", "client");
+		break;
+	}
+}
+
+/* Feed bytes from the client to the parser and act on each event. */
+static void
+client_input(struct client *c, uint8_t *buf, size_t len)
+{
+	struct ws_event ev;
+	size_t used;
+	int r;
+
+	while (len > 0 && (c->state == CS_IDENTIFY || c->state == CS_OPEN)) {
+		r = ws_parse(&c->parser, buf, len, &used, &ev);
+		buf += used;
+		len -= used;
+		if (r < 0) {
+			log_info("%s: %s", c->peer, ws_strerror(r));
+			client_close(c, (unsigned int)ws_err_close_code(r),
+			    ws_strerror(r), "server");
+			return;
+		}
+		if (r == 1)
+			handle_event(c, &ev);
+	}
+}
+
+static void
+client_read(struct client *c)
+{
+	ssize_t n;
+
+	n = read(c->fd, c->in, sizeof(c->in));
+	if (n == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		fail(c, WS_CLOSE_ABNORMAL, "read error", "client");
+		return;
+	}
+	if (n == 0) {
+		/* EOF: expected while closing, abnormal before. */
+		if (c->state == CS_CLOSING)
+			c->state = CS_DONE;
+		else
+			fail(c, WS_CLOSE_ABNORMAL, "connection lost", "client");
+		return;
+	}
+	c->ping_sent = 0;	/* any traffic proves the peer alive */
+	if (c->state != CS_CLOSING)
+		client_input(c, c->in, (size_t)n);
+}
+
+/* Turn read Redis replies into frames while the socket keeps up. */
+static void
+deliver(struct client *c)
+{
+	redisReply *reply;
+	const char *payload;
+	size_t len;
+	int r, op;
+
+	while (c->state == CS_OPEN && !out_pending(c)) {
+		r = sub_next(c->redis, &reply, &payload, &len);
+		if (r == 0)
+			return;
+		if (r == -1) {
+			log_warnx("%s: redis protocol error", c->peer);
+			client_close(c, WS_CLOSE_INTERNAL, "redis error",
+			    "server");
+			return;
+		}
+		op = ws_utf8_valid((const uint8_t *)payload, len) ?
+		    WS_OP_TEXT : WS_OP_BINARY;
+		r = send_frame(c, op, payload, len);
+		freeReplyObject(reply);
+		if (r == -1) {
+			fail(c, WS_CLOSE_ABNORMAL, "write error", "server");
+			return;
+		}
+		c->msgs_out++;
+		c->bytes_out += len;
+	}
+}
+
+static void
+timers(struct client *c, int64_t now)
+{
+	const struct child_conf *conf = c->conf;
+	static const uint8_t nothing[1];
+
+	if (c->state == CS_CLOSING && now >= c->deadline) {
+		c->state = CS_DONE;
+		return;
+	}
+	if (c->state == CS_IDENTIFY && now >= c->deadline) {
+		client_close(c, WS_CLOSE_POLICY, "identify timeout", "server");
+		return;
+	}
+	if (conf->ping_interval <= 0 || c->state == CS_CLOSING)
+		return;
+	if (c->ping_sent != 0 && now >= c->ping_sent + conf->ping_timeout) {
+		log_info("%s: no answer to ping in %d ms", c->peer,
+		    conf->ping_timeout);
+		fail(c, WS_CLOSE_ABNORMAL, "ping timeout", "server");
+		return;
+	}
+	if (now >= c->ping_due) {
+		if (send_frame(c, WS_OP_PING, nothing, 0) == -1) {
+			fail(c, WS_CLOSE_ABNORMAL, "write error", "server");
+			return;
+		}
+		if (c->ping_sent == 0)
+			c->ping_sent = now;
+		c->ping_due = now + conf->ping_interval;
+	}
+}
+
+static int64_t
+next_deadline(const struct client *c)
+{
+	int64_t d = 0;
+
+	if (c->deadline != 0)
+		d = c->deadline;
+	if (c->state != CS_CLOSING && c->conf->ping_interval > 0) {
+		int64_t p = c->ping_due;
+		if (c->ping_sent != 0 &&
+		    c->ping_sent + c->conf->ping_timeout < p)
+			p = c->ping_sent + c->conf->ping_timeout;
+		if (d == 0 || p < d)
+			d = p;
+	}
+	return d;
+}
+
+int
+client_loop(struct client *c)
+{
+	struct pollfd pfd[2];
+	struct timespec ts, *tsp;
+	int64_t now, d;
+	int n;
+
+	c->ping_due = now_ms() + c->conf->ping_interval;
+	if (c->in_len > 0)
+		client_input(c, c->in, c->in_len);
+
+	while (c->state != CS_DONE) {
+		if (child_stop && c->state != CS_CLOSING)
+			client_close(c, WS_CLOSE_GOING_AWAY, "server shutdown",
+			    "server");
+		if (c->state == CS_CLOSING && !out_pending(c) && !c->wr_shut) {
+			/* Our close is out: send FIN, wait for the peer's. */
+			shutdown(c->fd, SHUT_WR);
+			c->wr_shut = 1;
+		}
+		if (c->state == CS_DONE)
+			break;
+
+		pfd[0].fd = c->fd;
+		pfd[0].events = POLLIN;
+		if (out_pending(c))
+			pfd[0].events |= POLLOUT;
+		pfd[1].fd = -1;
+		pfd[1].events = POLLIN;
+		if (c->state == CS_OPEN && !out_pending(c))
+			pfd[1].fd = c->redis->fd;
+		pfd[0].revents = pfd[1].revents = 0;
+
+		tsp = NULL;
+		if ((d = next_deadline(c)) != 0) {
+			d -= now_ms();
+			if (d < 0)
+				d = 0;
+			ts.tv_sec = d / 1000;
+			ts.tv_nsec = (d % 1000) * 1000000;
+			tsp = &ts;
+		}
+		n = ppoll(pfd, 2, tsp, &c->waitmask);
+		if (n == -1 && errno != EINTR) {
+			log_warn("ppoll");
+			fail(c, WS_CLOSE_INTERNAL, "poll error", "server");
+			break;
+		}
+		now = now_ms();
+		if (n > 0 && pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+			client_read(c);
+		if (c->state != CS_DONE && pfd[0].revents & POLLOUT) {
+			if (out_flush(c) == -1)
+				fail(c, WS_CLOSE_ABNORMAL, "write error",
+				    "server");
+			else
+				deliver(c);	/* replies left in the reader */
+		}
+		if (c->state == CS_OPEN && pfd[1].revents) {
+			if (sub_read(c->redis) == -1) {
+				log_warnx("%s: redis connection lost: %s",
+				    c->peer, c->redis->errstr);
+				client_close(c, WS_CLOSE_INTERNAL,
+				    "redis connection lost", "server");
+			} else
+				deliver(c);
+		}
+		if (c->state != CS_DONE)
+			timers(c, now);
+	}
+	return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * subscriber.c -- the child's Redis side: connect with a deadline,
+ * SUBSCRIBE before the client is told 101, then hand each published
+ * message to the poll loop as it is read.
+ *
+ * The connection is blocking, but the loop reads from it only after
+ * poll(2) reported it readable, so a read never waits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "subscriber.h"
+
+static struct timeval
+ms_to_tv(int ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return tv;
+}
+
+redisContext *
+sub_connect(const struct child_conf *conf, char *err, size_t errlen)
+{
+	struct timeval tv = ms_to_tv(conf->redis_connect_timeout);
+	redisContext *c;
+
+	if (conf->redis_socket[0] != '\0')
+		c = redisConnectUnixWithTimeout(conf->redis_socket, tv);
+	else
+		c = redisConnectWithTimeout(conf->redis_host,
+		    conf->redis_port, tv);
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (c->err) {
+		snprintf(err, errlen, "%s", c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	/* Replies to our own commands must come within the same bound. */
+	if (redisSetTimeout(c, tv) != REDIS_OK ||
+	    fcntl(c->fd, F_SETFD, FD_CLOEXEC) == -1) {
+		snprintf(err, errlen, "socket options: %s", strerror(errno));
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+sub_subscribe(redisContext *c, const char *channel)
+{
+	redisReply *r;
+	int ok;
+
+	if ((r = redisCommand(c, "SUBSCRIBE %s", channel)) == NULL)
+		return -1;
+	ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "subscribe") == 0;
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+int
+sub_ping(redisContext *c)
+{
+	redisReply *r;
+	int ok;
+
+	if ((r = redisCommand(c, "PING")) == NULL)
+		return -1;
+	ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+int
+sub_read(redisContext *c)
+{
+	return redisBufferRead(c) == REDIS_OK ? 0 : -1;
+}
+
+int
+sub_next(redisContext *c, redisReply **reply, const char **payload,
+    size_t *len)
+{
+	redisReply *r;
+	void *v;
+
+	for (;;) {
+		if (redisReaderGetReply(c->reader, &v) != REDIS_OK)
+			return -1;
+		if ((r = v) == NULL)
+			return 0;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+		    r->element[0]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[0]->str, "message") == 0 &&
+		    r->element[2]->type == REDIS_REPLY_STRING) {
+			*reply = r;
+			*payload = r->element[2]->str;
+			*len = r->element[2]->len;
+			return 1;
+		}
+		/* (un)subscribe confirmations and the like */
+		freeReplyObject(r);
+	}
+}
+
+void
+sub_close(redisContext *c, const char *channel)
+{
+	if (c == NULL)
+		return;
+	if (channel != NULL && channel[0] != '\0' && !c->err &&
+	    redisAppendCommand(c, "UNSUBSCRIBE %s", channel) == REDIS_OK) {
+		int done = 0;
+		while (!done && redisBufferWrite(c, &done) == REDIS_OK)
+			;
+	}
+	redisFree(c);
+}

@@ -1,0 +1,429 @@
+/*
+ * main.c -- the wspubsub master: read the configuration, bind, keep a
+ * pool of spare children, hand each accepted client to one, reap them,
+ * and act on signals (SIGHUP reloads, SIGTERM and SIGINT shut down).
+ *
+ * Signals are blocked except inside ppoll(2), and their handlers only set
+ * flags, so the loop never misses one and never runs code in a handler.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <bsd/unistd.h>
+
+#include "conf.h"
+#include "listen.h"
+#include "log.h"
+#include "proc.h"
+
+#define WSPUBSUB_VERSION	"0.1.0"
+#define ACCEPT_BATCH		64
+#define ACCEPT_PAUSE_MS		1000	/* after EMFILE/ENFILE */
+#define THROTTLE_MS		1000	/* after spares die unused */
+#define REFUSED_MAX		64	/* 503s waiting for the peer */
+#define REFUSED_LINGER_MS	1000
+
+static volatile sig_atomic_t got_sighup, got_sigterm, got_sigchld;
+
+static struct conf	 conf;
+static const char	*conf_path = "wspubsub.conf";
+static int64_t		 accept_paused_until, spawn_throttled_until;
+static int		 full_logged;
+
+/*
+ * A refused client is answered at once, then kept until it has read the
+ * answer (EOF) or a second has passed: closing a socket with unread input
+ * sends a reset, and the reset can destroy the answer in flight.
+ */
+static struct refused {
+	int	fd;
+	int64_t	until;
+} refused[REFUSED_MAX];
+static int nrefused;
+
+static void
+on_signal(int sig)
+{
+	switch (sig) {
+	case SIGHUP:
+		got_sighup = 1;
+		break;
+	case SIGCHLD:
+		got_sigchld = 1;
+		break;
+	default:
+		got_sigterm = 1;
+	}
+}
+
+static int64_t
+monotime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: wspubsub [-htTv] [-f file]\n");
+	exit(2);
+}
+
+static void
+title_update(void)
+{
+	setproctitle("master [%d/%d clients, %d spare]",
+	    proc_count(PROC_BUSY), conf.max_connections,
+	    proc_count(PROC_SPARE));
+}
+
+static void
+refuse_busy(int fd)
+{
+	static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 15\r\n"
+	    "Retry-After: 1\r\nConnection: close\r\n\r\nserver is full\n";
+
+	(void)send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+	if (nrefused == REFUSED_MAX) {
+		close(fd);
+		return;
+	}
+	refused[nrefused].fd = fd;
+	refused[nrefused].until = monotime_ms() + REFUSED_LINGER_MS;
+	nrefused++;
+}
+
+static void
+refused_drain(const struct pollfd *pfd, int n, int64_t now)
+{
+	char buf[1024];
+	int i;
+
+	/* pfd[i] was built from refused[i]; newer entries were not polled. */
+	for (i = 0; i < n; i++)
+		if (pfd[i].revents && read(refused[i].fd, buf,
+		    sizeof(buf)) <= 0)
+			refused[i].until = 0;
+	for (i = 0; i < nrefused; ) {
+		if (now < refused[i].until) {
+			i++;
+			continue;
+		}
+		close(refused[i].fd);
+		refused[i] = refused[--nrefused];
+	}
+}
+
+/* Give the client on fd to a spare, forking one if none is ready. */
+static void
+dispatch(int fd, const char *peer)
+{
+	struct proc *p;
+	int tries;
+
+	if (proc_count(PROC_BUSY) >= conf.max_connections) {
+		if (!full_logged) {
+			log_warnx("max_connections (%d) reached, refusing "
+			    "clients", conf.max_connections);
+			full_logged = 1;
+		}
+		refuse_busy(fd);
+		return;
+	}
+	if (full_logged) {
+		log_info("accepting clients again");
+		full_logged = 0;
+	}
+	for (tries = 0; tries < 3; tries++) {
+		if ((p = proc_spare()) == NULL &&
+		    (p = spawn_spare(&conf)) == NULL)
+			break;
+		if (spawn_handoff(p, fd, peer) == 0) {
+			close(fd);
+			return;
+		}
+		/* That spare is gone; it will be reaped. */
+		close(p->chan);
+		p->chan = -1;
+		p->state = PROC_RETIRING;
+	}
+	log_warnx("%s: no child to serve the client", peer);
+	refuse_busy(fd);
+}
+
+static void
+accept_clients(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char peer[PEER_MAX];
+	int fd, i;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("accept: pausing for %d ms",
+				    ACCEPT_PAUSE_MS);
+				accept_paused_until = monotime_ms() +
+				    ACCEPT_PAUSE_MS;
+			} else if (errno != EAGAIN)
+				log_warn("accept");
+			return;
+		}
+		sockaddr_name(&ss, peer, sizeof(peer));
+		dispatch(fd, peer);
+	}
+}
+
+static void
+spares_refill(int64_t now)
+{
+	int have = proc_count(PROC_SPARE);
+
+	if (now < spawn_throttled_until)
+		return;
+	while (have < conf.spare_children) {
+		if (spawn_spare(&conf) == NULL) {
+			spawn_throttled_until = now + THROTTLE_MS;
+			return;
+		}
+		have++;
+	}
+}
+
+static void
+reap(int64_t now)
+{
+	int idle = reap_children();
+
+	if (idle > 0 && !got_sigterm) {
+		/* Spares should not die unused: something is wrong. */
+		log_warnx("%d spare(s) died before serving; throttling "
+		    "for %d ms", idle, THROTTLE_MS);
+		spawn_throttled_until = now + THROTTLE_MS;
+	}
+}
+
+static void
+reload(void)
+{
+	struct conf next;
+	int failed;
+
+	log_info("SIGHUP: reloading %s", conf_path);
+	if (conf_load(&next, conf_path) == -1) {
+		log_error("%s: not reloaded, keeping the running "
+		    "configuration", conf_path);
+		return;
+	}
+	conf = next;
+	log_setlevel(conf.log_level);
+	if ((failed = listen_update(&conf)) > 0)
+		log_error("%d listen address(es) could not be bound", failed);
+	proc_retire_spares();
+	spawn_throttled_until = 0;
+	log_info("configuration reloaded");
+}
+
+/* Stop accepting, tell every child, wait up to shutdown_timeout. */
+static void
+shutdown_all(const sigset_t *waitmask)
+{
+	int64_t end = monotime_ms() + conf.shutdown_timeout, left;
+	struct timespec ts;
+	int i;
+
+	log_info("shutting down %d children", proc_total());
+	listen_close_all();
+	for (i = 0; i < nrefused; i++)
+		close(refused[i].fd);
+	nrefused = 0;
+	proc_retire_spares();
+	proc_signal_all(SIGTERM);
+	setproctitle("master [shutting down]");
+	while (proc_total() > 0 && (left = end - monotime_ms()) > 0) {
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		got_sigchld = 0;
+		reap_children();
+		if (proc_total() == 0)
+			break;
+		(void)ppoll(NULL, 0, &ts, waitmask);
+	}
+	reap_children();
+	if (proc_total() > 0) {
+		log_warnx("%d children still running after %d ms; killing",
+		    proc_total(), conf.shutdown_timeout);
+		proc_signal_all(SIGKILL);
+		while (proc_total() > 0) {
+			pid_t pid = waitpid(-1, NULL, 0);
+			if (pid == -1 && errno != EINTR)
+				break;
+			if (pid > 0 && proc_find(pid) != NULL)
+				proc_remove(proc_find(pid));
+		}
+	}
+	log_info("exiting");
+}
+
+static void
+master_loop(const sigset_t *waitmask)
+{
+	struct pollfd pfd[LISTEN_MAX + REFUSED_MAX];
+	struct timespec ts, *tsp;
+	int64_t now, wake;
+	int nl, nr, n, i;
+
+	for (;;) {
+		now = monotime_ms();
+		if (got_sigterm)
+			return;
+		if (got_sigchld) {
+			got_sigchld = 0;
+			reap(now);
+		}
+		if (got_sighup) {
+			got_sighup = 0;
+			reload();
+		}
+		spares_refill(now);
+		title_update();
+
+		nl = 0;
+		if (now >= accept_paused_until)
+			nl = listen_pollfds(pfd, LISTEN_MAX);
+		nr = nrefused;
+		for (i = 0; i < nr; i++) {
+			pfd[nl + i].fd = refused[i].fd;
+			pfd[nl + i].events = POLLIN;
+			pfd[nl + i].revents = 0;
+		}
+		wake = 0;
+		if (now < accept_paused_until)
+			wake = accept_paused_until;
+		if (now < spawn_throttled_until &&
+		    (wake == 0 || spawn_throttled_until < wake))
+			wake = spawn_throttled_until;
+		for (i = 0; i < nrefused; i++)
+			if (wake == 0 || refused[i].until < wake)
+				wake = refused[i].until;
+		tsp = NULL;
+		if (wake != 0) {
+			int64_t d = wake - now;
+			if (d < 0)
+				d = 0;
+			ts.tv_sec = d / 1000;
+			ts.tv_nsec = (d % 1000) * 1000000;
+			tsp = &ts;
+		}
+		n = ppoll(pfd, (nfds_t)(nl + nr), tsp, waitmask);
+		if (n == -1) {
+			if (errno != EINTR)
+				fatal("ppoll");
+			continue;
+		}
+		for (i = 0; i < nl; i++)
+			if (pfd[i].revents & POLLIN)
+				accept_clients(pfd[i].fd);
+		refused_drain(pfd + nl, nr, monotime_ms());
+	}
+}
+
+int
+main(int argc, char *argv[], char *envp[])
+{
+	struct sigaction sa;
+	sigset_t block, waitmask;
+	int ch, test = 0, dump = 0;
+
+	setproctitle_init(argc, argv, envp);
+	log_init(LOG_LEVEL_INFO);
+	while ((ch = getopt(argc, argv, "f:htTv")) != -1) {
+		switch (ch) {
+		case 'f':
+			conf_path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'T':
+			dump = 1;
+			break;
+		case 'v':
+			printf("wspubsub %s\n", WSPUBSUB_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	if (conf_load(&conf, conf_path) == -1) {
+		if (test || dump)
+			fprintf(stderr, "%s: configuration has errors\n",
+			    conf_path);
+		return 1;
+	}
+	if (dump) {
+		conf_print(&conf, stdout);
+		return 0;
+	}
+	if (test) {
+		fprintf(stderr, "%s: configuration OK\n", conf_path);
+		return 0;
+	}
+	log_setlevel(conf.log_level);
+
+	/* Nothing inherited beyond stdio belongs to us. */
+	closefrom(STDERR_FILENO + 1);
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &block, &waitmask) == -1)
+		fatal("sigprocmask");
+	sigdelset(&waitmask, SIGHUP);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGCHLD);
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	if (listen_update(&conf) > 0)
+		fatalx("could not listen on every address; exiting");
+	log_info("wspubsub %s started: redis %s, %d spare children, "
+	    "max %d connections", WSPUBSUB_VERSION,
+	    conf.child.redis_socket[0] ? conf.child.redis_socket :
+	    conf.child.redis_host, conf.spare_children, conf.max_connections);
+
+	master_loop(&waitmask);
+	shutdown_all(&waitmask);
+	return 0;
+}

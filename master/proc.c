@@ -1,0 +1,121 @@
+/*
+ * proc.c -- the table of children.  It grows as needed and is scanned
+ * linearly: the master touches it once per accept and once per exit.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+
+static struct proc	*procs;
+static int		 nprocs, procs_cap;
+
+struct proc *
+proc_add(pid_t pid, int chan)
+{
+	struct proc *n;
+	int cap;
+
+	if (nprocs == procs_cap) {
+		cap = procs_cap ? procs_cap * 2 : 64;
+		if ((n = reallocarray(procs, (size_t)cap, sizeof(*n))) == NULL)
+			return NULL;
+		procs = n;
+		procs_cap = cap;
+	}
+	n = &procs[nprocs++];
+	memset(n, 0, sizeof(*n));
+	n->pid = pid;
+	n->chan = chan;
+	n->state = PROC_SPARE;
+	return n;
+}
+
+struct proc *
+proc_find(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < nprocs; i++)
+		if (procs[i].pid == pid)
+			return &procs[i];
+	return NULL;
+}
+
+void
+proc_remove(struct proc *p)
+{
+	if (p->chan != -1)
+		close(p->chan);
+	*p = procs[--nprocs];
+}
+
+struct proc *
+proc_spare(void)
+{
+	int i;
+
+	for (i = 0; i < nprocs; i++)
+		if (procs[i].state == PROC_SPARE)
+			return &procs[i];
+	return NULL;
+}
+
+int
+proc_count(enum proc_state state)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nprocs; i++)
+		if (procs[i].state == state)
+			n++;
+	return n;
+}
+
+int
+proc_total(void)
+{
+	return nprocs;
+}
+
+void
+proc_signal_all(int sig)
+{
+	int i;
+
+	for (i = 0; i < nprocs; i++)
+		if (kill(procs[i].pid, sig) == -1)
+			log_debug("kill %ld: signal %d", (long)procs[i].pid,
+			    sig);
+}
+
+/* Spares hold the old configuration: let them go, new ones follow. */
+void
+proc_retire_spares(void)
+{
+	int i;
+
+	for (i = 0; i < nprocs; i++) {
+		if (procs[i].state != PROC_SPARE)
+			continue;
+		procs[i].state = PROC_RETIRING;
+		close(procs[i].chan);	/* EOF on the channel: exit */
+		procs[i].chan = -1;
+	}
+}
+
+void
+proc_close_chans(void)
+{
+	int i;
+
+	for (i = 0; i < nprocs; i++)
+		if (procs[i].chan != -1)
+			close(procs[i].chan);
+	free(procs);
+	procs = NULL;
+	nprocs = procs_cap = 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * proc.h -- the master's table of children: pre-forked spares waiting for
+ * a client, busy children serving one, and spares being retired.
+ */
+#ifndef MASTER_PROC_H
+#define MASTER_PROC_H
+
+#include <sys/types.h>
+
+#include "conf.h"
+
+enum proc_state {
+	PROC_SPARE,	/* waiting on its channel for a client */
+	PROC_BUSY,	/* owns a client; the master only counts it */
+	PROC_RETIRING,	/* spare told to exit (reload, shutdown) */
+};
+
+struct proc {
+	pid_t		 pid;
+	int		 chan;		/* master's end; -1 once busy */
+	enum proc_state	 state;
+	char		 peer[PEER_MAX];
+};
+
+/* proc.c: the table. */
+struct proc	*proc_add(pid_t, int chan);
+struct proc	*proc_find(pid_t);
+void		 proc_remove(struct proc *);
+struct proc	*proc_spare(void);
+int		 proc_count(enum proc_state);
+int		 proc_total(void);
+void		 proc_signal_all(int sig);
+void		 proc_retire_spares(void);
+void		 proc_close_chans(void);	/* in a new child */
+
+/* spawn.c: fork a spare; hand it a client. */
+struct proc	*spawn_spare(const struct conf *);
+int		 spawn_handoff(struct proc *, int fd, const char *peer);
+
+/* reap.c: collect exited children; returns how many spares died idle. */
+int		 reap_children(void);
+
+#endif /* MASTER_PROC_H */

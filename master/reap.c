@@ -1,0 +1,45 @@
+/*
+ * reap.c -- collect every exited child, say how it ended, free its slot.
+ * A child that dies never takes the master with it.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "proc.h"
+
+int
+reap_children(void)
+{
+	struct proc *p;
+	int status, idle_deaths = 0;
+	pid_t pid;
+
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			break;		/* 0: none left exited; ECHILD */
+		if ((p = proc_find(pid)) == NULL) {
+			log_debug("reaped unknown child %ld", (long)pid);
+			continue;
+		}
+		if (WIFSIGNALED(status))
+			log_warnx("child %ld (%s) killed by signal %d (%s)",
+			    (long)pid, p->peer[0] ? p->peer : "spare",
+			    WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			log_warnx("child %ld (%s) exited with status %d",
+			    (long)pid, p->peer[0] ? p->peer : "spare",
+			    WEXITSTATUS(status));
+		else
+			log_debug("child %ld (%s) exited", (long)pid,
+			    p->peer[0] ? p->peer : "spare");
+		if (p->state == PROC_SPARE)
+			idle_deaths++;
+		proc_remove(p);
+	}
+	return idle_deaths;
+}

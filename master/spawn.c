@@ -1,0 +1,158 @@
+/*
+ * spawn.c -- pre-fork spares and hand each a client.
+ *
+ * A spare is forked before it is needed and waits on its end of a
+ * SOCK_SEQPACKET socketpair.  The master accepts, sends the client socket
+ * over the pair (SCM_RIGHTS) with the peer's address, and forgets its end:
+ * from then on the child owns the client alone, so neither a master that
+ * is killed nor one that restarts drops the connection.  An EOF on the
+ * channel tells a spare that it is no longer wanted.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <bsd/string.h>
+#include <bsd/unistd.h>
+
+#include "../child/child.h"
+#include "log.h"
+#include "proc.h"
+
+#define CHAN_FD	3	/* where a child keeps its channel */
+
+static void
+child_signals_reset(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Wait for a client on chan and serve it; never returns. */
+static void __attribute__((noreturn))
+spare_main(const struct conf *conf, int chan)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cmsg;
+	char peer[PEER_MAX];
+	struct iovec iov = { .iov_base = peer, .iov_len = sizeof(peer) - 1 };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	ssize_t n;
+	int fd = -1;
+
+	setproctitle("spare");
+	for (;;) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cmsg.buf;
+		msg.msg_controllen = sizeof(cmsg.buf);
+		n = recvmsg(chan, &msg, MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);	/* retired, or the master is gone */
+		break;
+	}
+	close(chan);
+	peer[n] = '\0';
+	if ((cm = CMSG_FIRSTHDR(&msg)) != NULL &&
+	    cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (fd == -1) {
+		log_warnx("handoff without a descriptor");
+		_exit(1);
+	}
+	/* A refused handshake is the client's failure, not the child's. */
+	(void)child_serve(&conf->child, fd, peer);
+	_exit(0);
+}
+
+struct proc *
+spawn_spare(const struct conf *conf)
+{
+	struct proc *p;
+	int pair[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == -1) {
+		log_warn("socketpair");
+		return NULL;
+	}
+	switch ((pid = fork())) {
+	case -1:
+		log_warn("fork");
+		close(pair[0]);
+		close(pair[1]);
+		return NULL;
+	case 0:
+		log_procinit("child");
+		child_signals_reset();
+		/* Keep stdio and the channel; nothing else is ours. */
+		if (pair[1] != CHAN_FD) {
+			if (dup2(pair[1], CHAN_FD) == -1)
+				_exit(1);
+		}
+		closefrom(CHAN_FD + 1);
+		spare_main(conf, CHAN_FD);
+	}
+	close(pair[1]);
+	if ((p = proc_add(pid, pair[0])) == NULL) {
+		log_warnx("out of memory for the child table");
+		close(pair[0]);
+		kill(pid, SIGKILL);
+		return NULL;
+	}
+	log_debug("spare %ld forked", (long)pid);
+	return p;
+}
+
+int
+spawn_handoff(struct proc *p, int fd, const char *peer)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cmsg;
+	struct iovec iov = { .iov_base = (void *)peer, .iov_len = strlen(peer) };
+	struct msghdr msg;
+	struct cmsghdr *cm;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cmsg, 0, sizeof(cmsg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cmsg.buf;
+	msg.msg_controllen = sizeof(cmsg.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(p->chan, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == -1) {
+		log_warn("handoff to child %ld", (long)p->pid);
+		return -1;
+	}
+	close(p->chan);
+	p->chan = -1;
+	p->state = PROC_BUSY;
+	strlcpy(p->peer, peer, sizeof(p->peer));
+	return 0;
+}
