@@ -198,7 +198,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer)
 
 	client_loop(&c);
 
-	sub_close(c.redis, c.state == CS_IDENTIFY ? NULL : c.channel);
+	sub_close(c.redis, c.channel);
 	close(fd);
 	ws_parser_free(&c.parser);
 	free(c.out.data);

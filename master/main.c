@@ -255,8 +255,8 @@ shutdown_all(const sigset_t *waitmask)
 	for (i = 0; i < nrefused; i++)
 		close(refused[i].fd);
 	nrefused = 0;
-	proc_retire_spares();
-	proc_signal_all(SIGTERM);
+	proc_retire_spares();		/* spares exit on EOF */
+	proc_signal(SIGTERM, 1);	/* busy children close with 1001 */
 	setproctitle("master [shutting down]");
 	while (proc_total() > 0 && (left = end - monotime_ms()) > 0) {
 		ts.tv_sec = left / 1000;
@@ -271,7 +271,7 @@ shutdown_all(const sigset_t *waitmask)
 	if (proc_total() > 0) {
 		log_warnx("%d children still running after %d ms; killing",
 		    proc_total(), conf.shutdown_timeout);
-		proc_signal_all(SIGKILL);
+		proc_signal(SIGKILL, 0);
 		while (proc_total() > 0) {
 			pid_t pid = waitpid(-1, NULL, 0);
 			if (pid == -1 && errno != EINTR)

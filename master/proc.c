@@ -82,12 +82,13 @@ proc_total(void)
 }
 
 void
-proc_signal_all(int sig)
+proc_signal(int sig, int busy_only)
 {
 	int i;
 
 	for (i = 0; i < nprocs; i++)
-		if (kill(procs[i].pid, sig) == -1)
+		if ((!busy_only || procs[i].state == PROC_BUSY) &&
+		    kill(procs[i].pid, sig) == -1)
 			log_debug("kill %ld: signal %d", (long)procs[i].pid,
 			    sig);
 }

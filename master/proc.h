@@ -29,7 +29,8 @@ void		 proc_remove(struct proc *);
 struct proc	*proc_spare(void);
 int		 proc_count(enum proc_state);
 int		 proc_total(void);
-void		 proc_signal_all(int sig);
+/* Signal every child, or only those serving a client. */
+void		 proc_signal(int sig, int busy_only);
 void		 proc_retire_spares(void);
 void		 proc_close_chans(void);	/* in a new child */
 

@@ -3,6 +3,7 @@
  * A child that dies never takes the master with it.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -26,7 +27,12 @@ reap_children(void)
 			log_debug("reaped unknown child %ld", (long)pid);
 			continue;
 		}
-		if (WIFSIGNALED(status))
+		if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM ||
+		    WTERMSIG(status) == SIGINT))
+			log_info("child %ld (%s) terminated by signal %d (%s)",
+			    (long)pid, p->peer[0] ? p->peer : "spare",
+			    WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else if (WIFSIGNALED(status))
 			log_warnx("child %ld (%s) killed by signal %d (%s)",
 			    (long)pid, p->peer[0] ? p->peer : "spare",
 			    WTERMSIG(status), strsignal(WTERMSIG(status)));

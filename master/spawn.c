@@ -36,6 +36,11 @@ child_signals_reset(void)
 	sigaction(SIGCHLD, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/*
+	 * A terminal's ^C reaches every process in the group; a spare leaves
+	 * when the master closes its channel instead.
+	 */
+	sa.sa_handler = SIG_IGN;
 	sigaction(SIGINT, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
