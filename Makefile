@@ -12,7 +12,7 @@ CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
-	   -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+	   -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS = -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -31,10 +31,17 @@ ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
 # Everything but main(), for unit tests.
 LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
 
-UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf
+# libFuzzer targets (clang); `make fuzz FUZZ_TIME=600` runs each longer.
+FUZZ_TARGETS = frame handshake identify conf
+FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_TIME   ?= 60
+FUZZ_SHORT  ?= 10
+FUZZ_FLAGS   = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
+
+UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
-.PHONY: all asan test unit integration run clean deps
+.PHONY: all asan test unit integration fuzz fuzz-short run clean deps
 
 all: wspubsub
 
@@ -66,7 +73,25 @@ integration: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
 
-test: unit integration
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) \
+	    -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+# New inputs go to a scratch directory; the seed corpus stays as committed.
+fuzz: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus-$$t; \
+	    echo "== fuzz $$t for $(FUZZ_TIME)s"; \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 -print_final_stats=1 \
+	        -artifact_prefix=build/fuzz/crash-$$t- \
+	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t; \
+	done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_SHORT)
+
+test: unit fuzz-short integration
 
 deps:
 	@sh contrib/deps.sh

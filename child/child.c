@@ -95,8 +95,8 @@ health(struct client *c)
 		ok = sub_ping(r) == 0;
 		redisFree(r);
 	}
-	if (http_respond(c, ok ? 200 : 503, ok ? "ok\n" :
-	    "redis unavailable\n") == 0)
+	if (http_respond(c, ok ? 200 : 503, ok ? "ok" :
+	    "redis unavailable") == 0)
 		linger(c);
 	return 0;
 }
@@ -111,38 +111,38 @@ upgrade(struct client *c)
 	int r, status;
 
 	if ((r = http_read_head(c, head, &len, &hlen)) == 431)
-		return refuse(c, 431, "request head too large\n");
+		return refuse(c, 431, "request head too large");
 	if (r != 0) {
 		log_info("%s: no complete request head", c->peer);
 		return -1;
 	}
 	if ((status = ws_request_parse(&req, head, hlen)) != 0)
-		return refuse(c, status, "malformed request\n");
+		return refuse(c, status, "malformed request");
 	if (strcmp(req.path, "/healthz") == 0 && !ws_request_is_upgrade(&req) &&
 	    strcmp(req.method, "GET") == 0) {
 		health(c);
 		return -1;
 	}
 	if ((status = ws_request_check(&req)) != 0)
-		return refuse(c, status, status == 405 ? "GET only\n" :
-		    status == 426 ? "WebSocket version 13 only\n" :
-		    "not a valid WebSocket upgrade\n");
+		return refuse(c, status, status == 405 ? "GET only" :
+		    status == 426 ? "WebSocket version 13 only" :
+		    "not a valid WebSocket upgrade");
 
 	r = ws_query_get(req.query, "user", c->user, sizeof(c->user));
 	if (r == -2 || (r >= 0 && !user_name_valid(c->user, (size_t)r)))
-		return refuse(c, 400, "invalid user name\n");
+		return refuse(c, 400, "invalid user name");
 	if (r >= 0 && user_channel(c->conf->channel_prefix, c->user,
 	    c->channel, sizeof(c->channel)) == -1)
-		return refuse(c, 400, "invalid user name\n");
+		return refuse(c, 400, "invalid user name");
 
 	if ((c->redis = sub_connect(c->conf, err, sizeof(err))) == NULL) {
 		log_warnx("%s: redis: %s", c->peer, err);
-		return refuse(c, 503, "redis unavailable\n");
+		return refuse(c, 503, "redis unavailable");
 	}
 	if (c->channel[0] != '\0' && sub_subscribe(c->redis, c->channel) == -1) {
 		log_warnx("%s: SUBSCRIBE %s failed: %s", c->peer, c->channel,
 		    c->redis->err ? c->redis->errstr : "unexpected reply");
-		return refuse(c, 503, "redis unavailable\n");
+		return refuse(c, 503, "redis unavailable");
 	}
 	if (http_switch(c, req.key) == -1) {
 		log_info("%s: could not send 101", c->peer);

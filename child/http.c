@@ -108,6 +108,7 @@ status_text(int status)
 	}
 }
 
+/* body is one line of text, sent with a newline. */
 int
 http_respond(struct client *c, int status, const char *body)
 {
@@ -121,8 +122,8 @@ http_respond(struct client *c, int status, const char *body)
 		extra = "Sec-WebSocket-Version: 13\r\n";
 	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n%s"
 	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-	    status, status_text(status), extra, strlen(body), body);
+	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s\n",
+	    status, status_text(status), extra, strlen(body) + 1, body);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	return write_all(c, buf, (size_t)n);

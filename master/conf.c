@@ -264,7 +264,7 @@ conf_line(struct parse *p, struct conf *c, char *key, char *value)
 	} else if (strcmp(key, "max_message_size") == 0) {
 		if (parse_size(value, &cc->max_message_size) == -1)
 			perr(p, "max_message_size: \"%s\" is not a size "
-			    "(bytes, or with k or m) up to 1g", value);
+			    "(bytes, or with k or m) up to 1024m", value);
 	} else if (strcmp(key, "log_level") == 0) {
 		if ((c->log_level = log_level_parse(value)) == -1) {
 			c->log_level = UNSET;
@@ -296,16 +296,27 @@ conf_line(struct parse *p, struct conf *c, char *key, char *value)
 int
 conf_load(struct conf *c, const char *path)
 {
-	struct parse p = { .path = path };
-	char line[CONF_LINE_MAX + 2], *key, *value, *e;
 	FILE *f;
-	size_t n;
+	int rc;
 
-	conf_init(c);
 	if ((f = fopen(path, "re")) == NULL) {
+		conf_init(c);
 		log_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
+	rc = conf_read(c, f, path);
+	fclose(f);
+	return rc;
+}
+
+int
+conf_read(struct conf *c, FILE *f, const char *path)
+{
+	struct parse p = { .path = path };
+	char line[CONF_LINE_MAX + 2], *key, *value, *e;
+	size_t n;
+
+	conf_init(c);
 	while (fgets(line, sizeof(line), f) != NULL) {
 		p.line++;
 		n = strlen(line);
@@ -340,7 +351,6 @@ conf_load(struct conf *c, const char *path)
 		log_error("%s: read error", path);
 		p.errors++;
 	}
-	fclose(f);
 	conf_fill_defaults(c);
 	if (c->child.ping_interval > 0 &&
 	    c->child.ping_timeout > c->child.ping_interval * 10) {

@@ -31,6 +31,8 @@ struct conf {
  * returns 0, or -1 after the whole file was read if any line was bad.
  */
 int	conf_load(struct conf *, const char *path);
+/* The same from an open stream; path names it in messages. */
+int	conf_read(struct conf *, FILE *, const char *path);
 /* The effective configuration, in the file's own syntax (-T). */
 void	conf_print(const struct conf *, FILE *);
 /* "host:port" as written in the file, for messages. */

@@ -13,6 +13,7 @@
 
 static int		 log_level = LOG_LEVEL_INFO;
 static const char	*log_proc = "master";
+static int		 log_fd = STDERR_FILENO;
 
 static const char *const level_names[] = {
 	"error", "warning", "info", "debug"
@@ -22,6 +23,12 @@ void
 log_init(int level)
 {
 	log_level = level;
+}
+
+void
+log_setfd(int fd)
+{
+	log_fd = fd;
 }
 
 void
@@ -85,7 +92,7 @@ vlog(int level, int with_errno, const char *fmt, va_list ap)
 			    (int)sizeof(line) - 2 : n + m;
 	}
 	line[n++] = '\n';
-	(void)write(STDERR_FILENO, line, n);
+	(void)write(log_fd, line, n);
 	errno = saved;
 }
 

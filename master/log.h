@@ -14,6 +14,7 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO,
 
 void	log_init(int level);
 void	log_setlevel(int level);
+void	log_setfd(int fd);		/* default: standard error */
 int	log_getlevel(void);
 void	log_procinit(const char *name);	/* "master", "child" ... */
 int	log_level_parse(const char *);	/* -1 when unknown */

@@ -72,11 +72,11 @@ monotime_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-usage(void)
+static void __attribute__((noreturn))
+usage(int help)
 {
-	fprintf(stderr, "usage: wspubsub [-htTv] [-f file]\n");
-	exit(2);
+	fprintf(help ? stdout : stderr, "usage: wspubsub [-htTv] [-f file]\n");
+	exit(help ? 0 : 2);
 }
 
 static void
@@ -369,12 +369,14 @@ main(int argc, char *argv[], char *envp[])
 		case 'v':
 			printf("wspubsub %s\n", WSPUBSUB_VERSION);
 			return 0;
+		case 'h':
+			usage(1);
 		default:
-			usage();
+			usage(0);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(0);
 
 	if (conf_load(&conf, conf_path) == -1) {
 		if (test || dump)

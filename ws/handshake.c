@@ -66,13 +66,12 @@ trim(char **s)
 	*s = b;
 }
 
-static int
+static void
 set_unique(struct ws_request *r, const char **field, const char *value)
 {
 	if (*field != NULL)
 		r->duplicate = 1;
 	*field = value;
-	return 0;
 }
 
 int
@@ -130,10 +129,15 @@ ws_request_parse(struct ws_request *r, const char *head, size_t len)
 		trim(&value);
 		if (strcasecmp(name, "Host") == 0)
 			set_unique(r, &r->host, value);
-		else if (strcasecmp(name, "Upgrade") == 0)
-			set_unique(r, &r->upgrade, value);
-		else if (strcasecmp(name, "Connection") == 0)
-			set_unique(r, &r->connection, value);
+		else if (strcasecmp(name, "Upgrade") == 0) {
+			r->upgrade = value;
+			r->upgrade_websocket |=
+			    ws_token_list_has(value, "websocket");
+		} else if (strcasecmp(name, "Connection") == 0) {
+			r->connection = value;
+			r->connection_upgrade |=
+			    ws_token_list_has(value, "upgrade");
+		}
 		else if (strcasecmp(name, "Sec-WebSocket-Key") == 0)
 			set_unique(r, &r->key, value);
 		else if (strcasecmp(name, "Sec-WebSocket-Version") == 0)
@@ -202,8 +206,7 @@ ws_request_check(const struct ws_request *r)
 		return 405;
 	if (r->http_minor < 1 || r->host == NULL || r->duplicate)
 		return 400;
-	if (!ws_token_list_has(r->upgrade, "websocket") ||
-	    !ws_token_list_has(r->connection, "upgrade"))
+	if (!r->upgrade_websocket || !r->connection_upgrade)
 		return 400;
 	if (r->version == NULL)
 		return 400;

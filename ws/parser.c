@@ -130,6 +130,8 @@ msg_append(struct ws_parser *p, const uint8_t *buf, size_t len)
 	size_t need = p->msg_len + len, cap;
 	uint8_t *n;
 
+	if (len == 0)
+		return 0;
 	if (need > p->msg_cap) {
 		cap = p->msg_cap ? p->msg_cap : 256;
 		while (cap < need)

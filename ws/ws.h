@@ -166,6 +166,9 @@ struct ws_request {
 	const char	*host;
 	const char	*upgrade;
 	const char	*connection;
+	/* List headers may repeat (RFC 9110 5.3): tokens seen in any line. */
+	int		 upgrade_websocket;
+	int		 connection_upgrade;
 	const char	*key;
 	const char	*version;
 	const char	*origin;
