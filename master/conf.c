@@ -155,6 +155,7 @@ conf_init(struct conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->max_connections = UNSET;
+	c->max_connections_per_ip = UNSET;
 	c->spare_children = UNSET;
 	c->shutdown_timeout = UNSET;
 	c->log_level = UNSET;
@@ -181,6 +182,7 @@ conf_fill_defaults(struct conf *c)
 		c->nlisten = 1;
 	}
 	DEFAULT(c->max_connections, 1024);
+	DEFAULT(c->max_connections_per_ip, 0);
 	DEFAULT(c->spare_children, 4);
 	DEFAULT(c->shutdown_timeout, 10000);
 	DEFAULT(c->log_level, LOG_LEVEL_INFO);
@@ -255,6 +257,12 @@ conf_line(struct parse *p, struct conf *c, char *key, char *value)
 			    "from 1 to 1000000", value);
 		else
 			c->max_connections = (int)v;
+	} else if (strcmp(key, "max_connections_per_ip") == 0) {
+		if (parse_int(value, 0, 1000000, &v) == -1)
+			perr(p, "max_connections_per_ip: \"%s\" is not a "
+			    "number from 0 (no limit) to 1000000", value);
+		else
+			c->max_connections_per_ip = (int)v;
 	} else if (strcmp(key, "spare_children") == 0) {
 		if (parse_int(value, 0, 1000, &v) == -1)
 			perr(p, "spare_children: \"%s\" is not a number "
@@ -399,6 +407,7 @@ conf_print(const struct conf *c, FILE *f)
 		fprintf(f, "channel_prefix %s\n", cc->channel_prefix);
 	print_duration(f, "redis_connect_timeout", cc->redis_connect_timeout);
 	fprintf(f, "max_connections %d\n", c->max_connections);
+	fprintf(f, "max_connections_per_ip %d\n", c->max_connections_per_ip);
 	fprintf(f, "spare_children %d\n", c->spare_children);
 	fprintf(f, "max_message_size %zu\n", cc->max_message_size);
 	print_duration(f, "handshake_timeout", cc->handshake_timeout);

@@ -20,6 +20,7 @@ struct conf {
 	struct conf_listen	listen[CONF_LISTEN_MAX];
 	int			nlisten;
 	int			max_connections;
+	int			max_connections_per_ip;	/* 0: no limit */
 	int			spare_children;
 	int			shutdown_timeout;	/* ms */
 	int			log_level;

@@ -88,13 +88,21 @@ title_update(void)
 }
 
 static void
-refuse_busy(int fd)
+refuse(int fd, int status)
 {
-	static const char resp[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: text/plain\r\nContent-Length: 15\r\n"
-	    "Retry-After: 1\r\nConnection: close\r\n\r\nserver is full\n";
+	const char *body = status == 429 ? "too many connections from here" :
+	    "server is full";
+	char resp[256];
+	int n;
 
-	(void)send(fd, resp, sizeof(resp) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = snprintf(resp, sizeof(resp), "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+	    "Retry-After: 1\r\nConnection: close\r\n\r\n%s\n", status,
+	    status == 429 ? "Too Many Requests" : "Service Unavailable",
+	    strlen(body) + 1, body);
+	/* A fresh socket's send buffer takes this whole. */
+	if (n > 0 && (size_t)n < sizeof(resp))
+		(void)send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	shutdown(fd, SHUT_WR);
 	if (nrefused == REFUSED_MAX) {
 		close(fd);
@@ -139,12 +147,19 @@ dispatch(int fd, const char *peer)
 			    "clients", conf.max_connections);
 			full_logged = 1;
 		}
-		refuse_busy(fd);
+		refuse(fd, 503);
 		return;
 	}
 	if (full_logged) {
 		log_info("accepting clients again");
 		full_logged = 0;
+	}
+	if (conf.max_connections_per_ip > 0 &&
+	    proc_count_host(peer) >= conf.max_connections_per_ip) {
+		log_info("%s: max_connections_per_ip (%d) reached", peer,
+		    conf.max_connections_per_ip);
+		refuse(fd, 429);
+		return;
 	}
 	for (tries = 0; tries < 3; tries++) {
 		if ((p = proc_spare()) == NULL &&
@@ -160,7 +175,7 @@ dispatch(int fd, const char *peer)
 		p->state = PROC_RETIRING;
 	}
 	log_warnx("%s: no child to serve the client", peer);
-	refuse_busy(fd);
+	refuse(fd, 503);
 }
 
 static void

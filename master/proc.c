@@ -75,6 +75,22 @@ proc_count(enum proc_state state)
 	return n;
 }
 
+/* Busy children whose peer has the same address as peer ("host:port"). */
+int
+proc_count_host(const char *peer)
+{
+	const char *colon = strrchr(peer, ':');
+	size_t hlen = colon ? (size_t)(colon - peer) : strlen(peer);
+	int i, n = 0;
+
+	for (i = 0; i < nprocs; i++)
+		if (procs[i].state == PROC_BUSY &&
+		    strncmp(procs[i].peer, peer, hlen) == 0 &&
+		    procs[i].peer[hlen] == ':')
+			n++;
+	return n;
+}
+
 int
 proc_total(void)
 {

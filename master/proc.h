@@ -28,6 +28,7 @@ struct proc	*proc_find(pid_t);
 void		 proc_remove(struct proc *);
 struct proc	*proc_spare(void);
 int		 proc_count(enum proc_state);
+int		 proc_count_host(const char *peer);
 int		 proc_total(void);
 /* Signal every child, or only those serving a client. */
 void		 proc_signal(int sig, int busy_only);
