@@ -34,14 +34,14 @@ child_signals_reset(void)
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	/*
-	 * A terminal's ^C reaches every process in the group; a spare leaves
-	 * when the master closes its channel instead.
+	 * A terminal's ^C or hangup reaches every process in the group; a
+	 * spare leaves when the master closes its channel instead.
 	 */
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }

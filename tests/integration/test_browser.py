@@ -1,0 +1,155 @@
+"""The demo page (contrib/demo/index.html) in a real browser.
+
+Headless Chromium, driven by python3-selenium through chromium-driver, opens
+the page from disk with ?url=...&user=alice&autoconnect=1; messages published
+through Redis must appear on the page.
+
+Without chromium, chromium-driver or python3-selenium the tests are skipped,
+except in CI (CI set in the environment), where that is a failure.
+Set WSPUBSUB_SCREENSHOT=/path/to/file.png to save a screenshot of the page.
+"""
+import os
+import shutil
+import signal
+import tempfile
+import urllib.parse
+
+import pytest
+
+from harness import ROOT, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+DEMO = os.path.join(ROOT, "contrib", "demo", "index.html")
+WAIT = 15  # seconds for anything the browser has to do
+
+
+def _missing():
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("python3-selenium")
+    return missing
+
+
+@pytest.fixture
+def browser():
+    missing = _missing()
+    if missing:
+        why = ("browser test needs %s (apt-get install chromium "
+               "chromium-driver python3-selenium)" % ", ".join(missing))
+        if os.environ.get("CI"):
+            pytest.fail(why + "; not skipping in CI")
+        pytest.skip(why)
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="wspubsub-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--disable-quic", "--window-size=1000,900",
+                "--user-data-dir=" + profile):
+        opts.add_argument(arg)
+    service = Service(executable_path=CHROMEDRIVER,
+                      log_path=os.path.join(profile, "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def demo_url(ws_url, user):
+    query = urllib.parse.urlencode(
+        {"url": ws_url + "/", "user": user, "autoconnect": "1"})
+    return "file://" + urllib.parse.quote(DEMO) + "?" + query
+
+
+def status(driver):
+    from selenium.webdriver.common.by import By
+    el = driver.find_element(By.ID, "status")
+    return el.get_attribute("data-state"), el.text
+
+
+def wait_state(driver, state):
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        WebDriverWait(driver, WAIT).until(lambda d: status(d)[0] == state)
+    except Exception:
+        raise AssertionError("page never reached %r; status is %r"
+                             % (state, status(driver)))
+
+
+def payloads(driver):
+    """The messages on the page, oldest first."""
+    from selenium.webdriver.common.by import By
+    items = driver.find_elements(By.CSS_SELECTOR, "#messages .payload")
+    return [e.text for e in reversed(items)]
+
+
+def wait_payloads(driver, expected):
+    from selenium.webdriver.support.ui import WebDriverWait
+    try:
+        WebDriverWait(driver, WAIT).until(lambda d: payloads(d) == expected)
+    except Exception:
+        raise AssertionError("page shows %r, expected %r"
+                             % (payloads(driver), expected))
+
+
+def numsub(r, channel):
+    return dict(r.pubsub_numsub(channel)).get(channel.encode(), 0)
+
+
+def connect_alice(driver, server, redis_server):
+    driver.get(demo_url(server.url, "alice"))
+    wait_state(driver, "connected")
+    r = redis_server.client()
+    wait_for(lambda: numsub(r, "alice") == 1, timeout=WAIT,
+             what="PUBSUB NUMSUB alice == 1")
+    return r
+
+
+def test_messages_appear_on_page(browser, server, redis_server):
+    r = connect_alice(browser, server, redis_server)
+    state, text = status(browser)
+    assert "alice" in text
+
+    assert r.publish("alice", "hello from redis") == 1
+    wait_payloads(browser, ["hello from redis"])
+
+    unicode_text = "grüße, 世界 ☃ — ok"
+    assert r.publish("alice", unicode_text.encode()) == 1
+    wait_payloads(browser, ["hello from redis", unicode_text])
+
+    # Not valid UTF-8: a binary frame, shown as hex with its length.
+    assert r.publish("alice", b"\x00\xff\x10") == 1
+    wait_payloads(browser, ["hello from redis", unicode_text, "00 ff 10"])
+    from selenium.webdriver.common.by import By
+    last = browser.find_elements(By.CSS_SELECTOR, "#messages li")[0]
+    assert "binary" in last.get_attribute("class")
+    assert "3 bytes" in last.text
+
+    shot = os.environ.get("WSPUBSUB_SCREENSHOT")
+    if shot:
+        browser.save_screenshot(shot)
+
+    # Disconnect: the page reports 1000 and the subscription goes away.
+    browser.find_element(By.ID, "disconnect").click()
+    wait_state(browser, "closed")
+    assert "code 1000" in status(browser)[1]
+    wait_for(lambda: numsub(r, "alice") == 0, timeout=WAIT,
+             what="PUBSUB NUMSUB alice == 0")
+
+
+def test_page_shows_server_close_code(browser, server, redis_server):
+    connect_alice(browser, server, redis_server)
+    server.signal(signal.SIGTERM)
+    wait_state(browser, "closed")
+    text = status(browser)[1]
+    assert "code 1001" in text and "Going Away" in text, text
