@@ -381,6 +381,12 @@ client_loop(struct client *c)
 			shutdown(c->fd, SHUT_WR);
 			c->wr_shut = 1;
 		}
+		/*
+		 * A blocking command (SUBSCRIBE) may have read published
+		 * messages along with its reply; poll(2) would not see them.
+		 */
+		if (c->state == CS_OPEN && !out_pending(c))
+			deliver(c);
 		if (c->state == CS_DONE)
 			break;
 
