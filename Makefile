@@ -19,8 +19,8 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
 WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
-CHILD_SRCS  = child/child.c child/http.c child/loop.c child/subscriber.c \
-	      child/user.c
+CHILD_SRCS  = child/child.c child/http.c child/loop.c child/reconnect.c \
+	      child/subscriber.c child/user.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/proc.c master/reap.c master/spawn.c
 SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
@@ -79,13 +79,20 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
 	    -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
 # New inputs go to a scratch directory; the seed corpus stays as committed.
+# Each run's output is kept in build/fuzz/TARGET.log; its last lines are
+# shown when a target fails.
 fuzz: $(FUZZ_BINS)
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz/corpus-$$t; \
-	    echo "== fuzz $$t for $(FUZZ_TIME)s"; \
-	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 -print_final_stats=1 \
-	        -artifact_prefix=build/fuzz/crash-$$t- \
-	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t; \
+	    log=build/fuzz/$$t.log; \
+	    if ! build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	        -print_final_stats=1 -artifact_prefix=build/fuzz/crash-$$t- \
+	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t > $$log 2>&1; then \
+	        tail -40 $$log; echo "fuzz $$t: FAILED (see $$log)"; exit 1; \
+	    fi; \
+	    echo "fuzz $$t: $$(grep -o 'number_of_executed_units: [0-9]*' $$log \
+	        | grep -o '[0-9]*') runs in $(FUZZ_TIME)s, \
+	        $$(grep -o 'cov: [0-9]* ft: [0-9]*' $$log | tail -1)"; \
 	done
 
 fuzz-short:

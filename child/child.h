@@ -29,6 +29,7 @@ struct child_conf {
 	int	ping_interval;		/* 0: no server pings */
 	int	ping_timeout;
 	int	redis_connect_timeout;
+	int	redis_retry_timeout;	/* 0: no reconnecting */
 };
 
 /*

@@ -47,6 +47,10 @@ struct client {
 	int64_t			 ping_due;
 	int64_t			 ping_sent;	/* 0 = no ping outstanding */
 	int			 wr_shut;	/* shutdown(SHUT_WR) done */
+	int64_t			 backlog_last;	/* output last held back */
+	int64_t			 redis_lost_at;	/* 0 while connected */
+	int64_t			 redis_retry_at;
+	int			 redis_backoff;	/* ms */
 
 	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
 	unsigned int		 close_code;
@@ -63,6 +67,10 @@ int	http_read_head(struct client *, char *buf, size_t *len,
 	    size_t *head_len);
 int	http_respond(struct client *, int status, const char *body);
 int	http_switch(struct client *, const char *key);
+
+/* reconnect.c */
+void	redis_lost(struct client *, int64_t now);
+void	redis_retry(struct client *, int64_t now);
 
 /* loop.c */
 int	client_loop(struct client *);

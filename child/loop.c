@@ -182,17 +182,12 @@ identify(struct client *c, const struct ws_event *ev)
 		client_close(c, WS_CLOSE_POLICY, "user name too long", "server");
 		return;
 	}
-	if (sub_subscribe(c->redis, c->channel) == -1) {
-		log_warnx("%s: SUBSCRIBE %s failed: %s", c->peer, c->channel,
-		    c->redis->err ? c->redis->errstr : "unexpected reply");
-		client_close(c, WS_CLOSE_INTERNAL, "redis unavailable",
-		    "server");
-		return;
-	}
 	c->state = CS_OPEN;
 	c->deadline = 0;
 	setproctitle("%s %s", c->user, c->peer);
 	log_info("%s: identified as %s", c->peer, c->user);
+	if (sub_subscribe(c->redis, c->channel) == -1)
+		redis_lost(c, now_ms());	/* retried like a restart */
 }
 
 static void
@@ -323,6 +318,12 @@ timers(struct client *c, int64_t now)
 		client_close(c, WS_CLOSE_POLICY, "identify timeout", "server");
 		return;
 	}
+	if (c->state == CS_OPEN && c->redis == NULL &&
+	    now >= c->redis_retry_at) {
+		redis_retry(c, now);
+		if (c->state != CS_OPEN)
+			return;
+	}
 	if (conf->ping_interval <= 0 || c->state == CS_CLOSING)
 		return;
 	if (c->ping_sent != 0 && now >= c->ping_sent + conf->ping_timeout) {
@@ -349,6 +350,9 @@ next_deadline(const struct client *c)
 
 	if (c->deadline != 0)
 		d = c->deadline;
+	if (c->state == CS_OPEN && c->redis == NULL &&
+	    (d == 0 || c->redis_retry_at < d))
+		d = c->redis_retry_at;
 	if (c->state != CS_CLOSING && c->conf->ping_interval > 0) {
 		int64_t p = c->ping_due;
 		if (c->ping_sent != 0 &&
@@ -385,10 +389,12 @@ client_loop(struct client *c)
 		 * A blocking command (SUBSCRIBE) may have read published
 		 * messages along with its reply; poll(2) would not see them.
 		 */
-		if (c->state == CS_OPEN && !out_pending(c))
+		if (c->state == CS_OPEN && c->redis != NULL && !out_pending(c))
 			deliver(c);
 		if (c->state == CS_DONE)
 			break;
+		if (out_pending(c))
+			c->backlog_last = now_ms();
 
 		pfd[0].fd = c->fd;
 		pfd[0].events = POLLIN;
@@ -396,7 +402,7 @@ client_loop(struct client *c)
 			pfd[0].events |= POLLOUT;
 		pfd[1].fd = -1;
 		pfd[1].events = POLLIN;
-		if (c->state == CS_OPEN && !out_pending(c))
+		if (c->state == CS_OPEN && c->redis != NULL && !out_pending(c))
 			pfd[1].fd = c->redis->fd;
 		pfd[0].revents = pfd[1].revents = 0;
 
@@ -422,16 +428,13 @@ client_loop(struct client *c)
 			if (out_flush(c) == -1)
 				fail(c, WS_CLOSE_ABNORMAL, "write error",
 				    "server");
-			else
+			else if (c->redis != NULL)
 				deliver(c);	/* replies left in the reader */
 		}
-		if (c->state == CS_OPEN && pfd[1].revents) {
-			if (sub_read(c->redis) == -1) {
-				log_warnx("%s: redis connection lost: %s",
-				    c->peer, c->redis->errstr);
-				client_close(c, WS_CLOSE_INTERNAL,
-				    "redis connection lost", "server");
-			} else
+		if (c->state == CS_OPEN && c->redis != NULL && pfd[1].revents) {
+			if (sub_read(c->redis) == -1)
+				redis_lost(c, now);
+			else
 				deliver(c);
 		}
 		if (c->state != CS_DONE)

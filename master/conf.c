@@ -165,6 +165,7 @@ conf_init(struct conf *c)
 	c->child.ping_interval = UNSET;
 	c->child.ping_timeout = UNSET;
 	c->child.redis_connect_timeout = UNSET;
+	c->child.redis_retry_timeout = UNSET;
 }
 
 #define DEFAULT(field, value)	do {		\
@@ -197,6 +198,7 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->child.ping_interval, 30000);
 	DEFAULT(c->child.ping_timeout, 10000);
 	DEFAULT(c->child.redis_connect_timeout, 2000);
+	DEFAULT(c->child.redis_retry_timeout, 5000);
 }
 
 static int
@@ -291,13 +293,16 @@ conf_line(struct parse *p, struct conf *c, char *key, char *value)
 		dur = &c->shutdown_timeout;
 	else if (strcmp(key, "redis_connect_timeout") == 0)
 		dur = &cc->redis_connect_timeout;
+	else if (strcmp(key, "redis_retry_timeout") == 0)
+		dur = &cc->redis_retry_timeout;
 	else
 		perr(p, "unknown key \"%s\"", key);
 
 	if (dur != NULL && parse_duration(value, dur) == -1)
 		perr(p, "%s: \"%s\" is not a duration (such as 10, 10s, "
 		    "500ms, 2m)", key, value);
-	else if (dur != NULL && *dur == 0 && dur != &cc->ping_interval)
+	else if (dur != NULL && *dur == 0 && dur != &cc->ping_interval &&
+	    dur != &cc->redis_retry_timeout)
 		perr(p, "%s: must be more than zero", key);
 }
 
@@ -406,6 +411,7 @@ conf_print(const struct conf *c, FILE *f)
 	if (cc->channel_prefix[0] != '\0')
 		fprintf(f, "channel_prefix %s\n", cc->channel_prefix);
 	print_duration(f, "redis_connect_timeout", cc->redis_connect_timeout);
+	print_duration(f, "redis_retry_timeout", cc->redis_retry_timeout);
 	fprintf(f, "max_connections %d\n", c->max_connections);
 	fprintf(f, "max_connections_per_ip %d\n", c->max_connections_per_ip);
 	fprintf(f, "spare_children %d\n", c->spare_children);

@@ -6,11 +6,9 @@ The binary under test is $WSPUBSUB (default ./wspubsub at the repo root).
 """
 import base64
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 
 import redis
@@ -36,16 +34,17 @@ def wait_for(pred, timeout=5.0, interval=0.02, what="condition"):
 
 
 class RedisServer:
-    def __init__(self, tmpdir):
+    def __init__(self, tmpdir, *args):
         self.port = free_port()
         self.dir = tmpdir
+        self.args = list(args)   # extra redis-server options
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir,
-             "--logfile", os.path.join(self.dir, "redis.log")],
+             "--logfile", os.path.join(self.dir, "redis.log")] + self.args,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(self._ping, what="redis-server on %d" % self.port)
         return self

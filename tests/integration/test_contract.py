@@ -924,17 +924,37 @@ def test_redis_down_at_handshake_503(server, redis_server, path):
     assert raw_status(server.port, path) == 503
 
 
-def test_redis_lost_while_open_closes_1011(server, redis_server):
+def test_redis_lost_while_open_closes_1011(make_server, redis_server):
+    """Redis gone for longer than redis_retry_timeout: 1011, not before."""
+    server = make_server(redis_retry_timeout="1s")
+
     async def run():
         async with connect(server, "/?user=victim", ping_interval=None) as a, \
                 connect(server, "/?user=victim2", ping_interval=None) as b:
+            t0 = time.monotonic()
             redis_server.stop()
             await expect_close(a, 1011)
             await expect_close(b, 1011)
+            assert 0.9 <= time.monotonic() - t0 < 4
     arun(run())
 
 
-def test_redis_lost_before_identify_closes_1011(server, redis_server):
+def test_redis_lost_without_retry_closes_1011_at_once(make_server,
+                                                      redis_server):
+    server = make_server(redis_retry_timeout="0")
+
+    async def run():
+        async with connect(server, "/?user=victim", ping_interval=None) as a:
+            t0 = time.monotonic()
+            redis_server.stop()
+            await expect_close(a, 1011)
+            assert time.monotonic() - t0 < 1
+    arun(run())
+
+
+def test_redis_lost_before_identify_closes_1011(make_server, redis_server):
+    server = make_server(redis_retry_timeout="500ms")
+
     async def run():
         async with connect(server, "/", ping_interval=None) as ws:
             redis_server.stop()
