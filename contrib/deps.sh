@@ -11,6 +11,7 @@ PACKAGES="
 	build-essential
 	pkg-config
 	clang
+	valgrind
 	libclang-rt-14-dev
 	libssl-dev
 	libhiredis-dev
