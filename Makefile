@@ -19,8 +19,8 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
 WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
-CHILD_SRCS  = child/child.c child/http.c child/loop.c child/reconnect.c \
-	      child/subscriber.c child/user.c
+CHILD_SRCS  = child/child.c child/http.c child/io.c child/loop.c child/reconnect.c \
+	      child/subscriber.c child/user.c child/jwt.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/proc.c master/reap.c master/spawn.c
 SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
@@ -32,13 +32,13 @@ ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
 LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
 
 # libFuzzer targets (clang); `make fuzz FUZZ_TIME=600` runs each longer.
-FUZZ_TARGETS = frame handshake identify conf
+FUZZ_TARGETS = frame handshake identify conf jwt
 FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_TIME   ?= 60
 FUZZ_SHORT  ?= 10
 FUZZ_FLAGS   = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
 
-UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user
+UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/unit/test_jwt
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
 .PHONY: all asan test unit integration fuzz fuzz-short run clean deps
@@ -55,11 +55,13 @@ asan: wspubsub-asan
 
 build/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
+	@echo "CC $<"
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c -o $@ $<
 
 build/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(SANITIZE) -c -o $@ $<
+	@echo "CC $< (asan)"
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(SANITIZE) -c -o $@ $<
 
 build/asan/tests/%: tests/unit/%.c $(LIB_SRCS:%.c=build/asan/%.o)
 	@mkdir -p $(dir $@)

@@ -66,9 +66,10 @@ linger(struct client *c)
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	int64_t end = now_ms() + CLOSE_LINGER_MS, left;
 
-	shutdown(c->fd, SHUT_WR);
+	io_shutdown_write(&c->io);
 	while ((left = end - now_ms()) > 0 && poll(&pfd, 1, (int)left) == 1)
-		if (read(c->fd, buf, sizeof(buf)) <= 0)
+		if (io_read(&c->io, buf, sizeof(buf)) == 0 ||
+		    (errno != EAGAIN))
 			break;
 }
 
@@ -165,6 +166,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer)
 	memset(&c, 0, sizeof(c));
 	c.conf = conf;
 	c.fd = fd;
+	c.io.fd = fd;
 	c.peer = peer;
 	c.started = now_ms();
 	signals_init(&c);

@@ -12,6 +12,7 @@
 
 #include "../ws/ws.h"
 #include "child.h"
+#include "io.h"
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
@@ -31,6 +32,7 @@ enum client_state {
 struct client {
 	const struct child_conf	*conf;
 	int			 fd;
+	struct io		 io;		/* fd, plain or TLS */
 	const char		*peer;
 	enum client_state	 state;
 	char			 user[USER_NAME_MAX + 1];
@@ -63,6 +65,7 @@ extern volatile sig_atomic_t child_stop;
 int64_t	now_ms(void);
 
 /* http.c */
+int	http_wait(struct client *, short events, int64_t deadline);
 int	http_read_head(struct client *, char *buf, size_t *len,
 	    size_t *head_len);
 int	http_respond(struct client *, int status, const char *body);

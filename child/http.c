@@ -12,11 +12,11 @@
 
 #include "client.h"
 
-/* Wait until fd is ready for events or the deadline passes: 1, 0, -1. */
-static int
-wait_fd(struct client *c, short events, int64_t deadline)
+/* Wait until the client is ready for events or the deadline: 1, 0, -1. */
+int
+http_wait(struct client *c, short events, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = events };
+	struct pollfd pfd = { .fd = c->fd };
 	struct timespec ts;
 	int64_t left;
 	int n;
@@ -24,8 +24,11 @@ wait_fd(struct client *c, short events, int64_t deadline)
 	for (;;) {
 		if (child_stop)
 			return -1;
+		if ((events & POLLIN) && io_pending(&c->io))
+			return 1;
 		if ((left = deadline - now_ms()) <= 0)
 			return 0;
+		pfd.events = events | c->io.want;
 		ts.tv_sec = left / 1000;
 		ts.tv_nsec = (left % 1000) * 1000000;
 		n = ppoll(&pfd, 1, &ts, &c->waitmask);
@@ -52,13 +55,13 @@ http_read_head(struct client *c, char *buf, size_t *len, size_t *head_len)
 	for (;;) {
 		if (*len >= WS_HEAD_MAX)
 			return 431;
-		if (wait_fd(c, POLLIN, deadline) != 1)
+		if (http_wait(c, POLLIN, deadline) != 1)
 			return -1;
-		n = read(c->fd, buf + *len, WS_HEAD_MAX - *len);
+		n = io_read(&c->io, buf + *len, WS_HEAD_MAX - *len);
 		if (n == 0)
 			return -1;
 		if (n == -1) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EAGAIN)
 				continue;
 			return -1;
 		}
@@ -79,15 +82,15 @@ write_all(struct client *c, const char *buf, size_t len)
 	ssize_t n;
 
 	while (len > 0) {
-		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		n = io_write(&c->io, buf, len);
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;
 			continue;
 		}
-		if (n == -1 && errno != EAGAIN && errno != EINTR)
+		if (n == -1 && errno != EAGAIN)
 			return -1;
-		if (wait_fd(c, POLLOUT, deadline) != 1)
+		if (http_wait(c, POLLOUT, deadline) != 1)
 			return -1;
 	}
 	return 0;

@@ -4,7 +4,7 @@
  * control frames, keep the connection alive with pings and close it by
  * the rules of RFC 6455 section 7.
  *
- * Output goes straight to the socket with one sendmsg(2) per frame; only
+ * Output goes straight to the socket with one write per frame; only
  * what the kernel does not take is buffered, and while anything is
  * buffered Redis is not read, so a slow client holds back its own Redis
  * connection instead of growing this process.
@@ -80,13 +80,9 @@ out_flush(struct client *c)
 	ssize_t n;
 
 	while (o->off < o->len) {
-		n = send(c->fd, o->data + o->off, o->len - o->off,
-		    MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
+		n = io_write(&c->io, o->data + o->off, o->len - o->off);
+		if (n == -1)
 			return errno == EAGAIN ? 0 : -1;
-		}
 		o->off += (size_t)n;
 	}
 	o->off = o->len = 0;
@@ -108,13 +104,10 @@ send_frame(struct client *c, int opcode, const void *data, size_t len)
 		{ .iov_base = hdr, .iov_len = hlen },
 		{ .iov_base = (void *)data, .iov_len = len },
 	};
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 	ssize_t n;
 
 	if (!out_pending(c)) {
-		do
-			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-		while (n == -1 && errno == EINTR);
+		n = io_writev(&c->io, iov, 2);
 		if (n == -1 && errno != EAGAIN)
 			return -1;
 		sent = n > 0 ? (size_t)n : 0;
@@ -252,9 +245,9 @@ client_read(struct client *c)
 {
 	ssize_t n;
 
-	n = read(c->fd, c->in, sizeof(c->in));
+	n = io_read(&c->io, c->in, sizeof(c->in));
 	if (n == -1) {
-		if (errno == EINTR || errno == EAGAIN)
+		if (errno == EAGAIN)
 			return;
 		fail(c, WS_CLOSE_ABNORMAL, "read error", "client");
 		return;
@@ -382,7 +375,7 @@ client_loop(struct client *c)
 			    "server");
 		if (c->state == CS_CLOSING && !out_pending(c) && !c->wr_shut) {
 			/* Our close is out: send FIN, wait for the peer's. */
-			shutdown(c->fd, SHUT_WR);
+			io_shutdown_write(&c->io);
 			c->wr_shut = 1;
 		}
 		/*
@@ -400,6 +393,7 @@ client_loop(struct client *c)
 		pfd[0].events = POLLIN;
 		if (out_pending(c))
 			pfd[0].events |= POLLOUT;
+		pfd[0].events |= c->io.want;
 		pfd[1].fd = -1;
 		pfd[1].events = POLLIN;
 		if (c->state == CS_OPEN && c->redis != NULL && !out_pending(c))
@@ -407,7 +401,11 @@ client_loop(struct client *c)
 		pfd[0].revents = pfd[1].revents = 0;
 
 		tsp = NULL;
-		if ((d = next_deadline(c)) != 0) {
+		if (io_pending(&c->io)) {
+			/* TLS holds decrypted bytes: do not sleep on them. */
+			ts.tv_sec = ts.tv_nsec = 0;
+			tsp = &ts;
+		} else if ((d = next_deadline(c)) != 0) {
 			d -= now_ms();
 			if (d < 0)
 				d = 0;
@@ -422,7 +420,8 @@ client_loop(struct client *c)
 			break;
 		}
 		now = now_ms();
-		if (n > 0 && pfd[0].revents & (POLLIN | POLLHUP | POLLERR))
+		if ((n > 0 && pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) ||
+		    io_pending(&c->io))
 			client_read(c);
 		if (c->state != CS_DONE && pfd[0].revents & POLLOUT) {
 			if (out_flush(c) == -1)
