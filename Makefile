@@ -19,9 +19,11 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
 WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
-CHILD_SRCS  = child/child.c child/http.c child/io.c child/loop.c child/reconnect.c \
+CHILD_SRCS  = child/auth.c child/child.c child/http.c child/io.c child/loop.c \
+	      child/reconnect.c \
 	      child/subscriber.c child/user.c child/jwt.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
+	      master/priv.c master/tls.c \
 	      master/proc.c master/reap.c master/spawn.c
 SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
 HDRS        = $(wildcard ws/*.h child/*.h master/*.h)
@@ -101,6 +103,7 @@ fuzz-short:
 	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_SHORT)
 
 test: unit fuzz-short integration
+
 
 deps:
 	@sh contrib/deps.sh

@@ -132,8 +132,11 @@ upgrade(struct client *c)
 	r = ws_query_get(req.query, "user", c->user, sizeof(c->user));
 	if (r == -2 || (r >= 0 && !user_name_valid(c->user, (size_t)r)))
 		return refuse(c, 400, "invalid user name");
-	if (r >= 0 && user_channel(c->conf->channel_prefix, c->user,
-	    c->channel, sizeof(c->channel)) == -1)
+	if ((status = auth_check(c, &req)) != 0)
+		return refuse(c, status, status == 403 ? "origin not allowed" :
+		    "unauthorized");
+	if (c->user[0] != '\0' && user_channel(c->conf->channel_prefix,
+	    c->user, c->channel, sizeof(c->channel)) == -1)
 		return refuse(c, 400, "invalid user name");
 
 	if ((c->redis = sub_connect(c->conf, err, sizeof(err))) == NULL) {
@@ -156,8 +159,35 @@ upgrade(struct client *c)
 	return 0;
 }
 
+/* TLS handshake under the handshake deadline: 0, or -1 to drop. */
+static int
+tls_accept(struct client *c)
+{
+	int64_t deadline = c->started + c->conf->handshake_timeout;
+	const char *why = NULL;
+	int r;
+
+	if ((c->io.ssl = SSL_new(c->conf->tls_ctx)) == NULL ||
+	    SSL_set_fd(c->io.ssl, c->fd) != 1) {
+		log_warnx("%s: SSL_new failed", c->peer);
+		return -1;
+	}
+	while ((r = io_tls_accept(&c->io, &why)) == 0)
+		if (http_wait(c, 0, deadline) != 1) {
+			log_info("%s: TLS handshake not done in time",
+			    c->peer);
+			return -1;
+		}
+	if (r == -1) {
+		log_info("%s: TLS handshake failed: %s", c->peer, why);
+		return -1;
+	}
+	return 0;
+}
+
 int
-child_serve(const struct child_conf *conf, int fd, const char *peer)
+child_serve(const struct child_conf *conf, int fd, const char *peer,
+    int tls)
 {
 	static struct client c;
 	int one = 1, flags;
@@ -181,9 +211,10 @@ child_serve(const struct child_conf *conf, int fd, const char *peer)
 	/* Frames are written whole; do not let Nagle hold them back. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	if (upgrade(&c) == -1) {
+	if ((tls && tls_accept(&c) == -1) || upgrade(&c) == -1) {
 		if (c.redis != NULL)
 			redisFree(c.redis);
+		io_free(&c.io);
 		close(fd);
 		return -1;
 	}
@@ -201,6 +232,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer)
 	client_loop(&c);
 
 	sub_close(c.redis, c.channel);
+	io_free(&c.io);
 	close(fd);
 	ws_parser_free(&c.parser);
 	free(c.out.data);

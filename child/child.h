@@ -11,11 +11,17 @@
 
 #include <stddef.h>
 
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
 #define USER_NAME_MAX		128
 #define CHANNEL_PREFIX_MAX	128
 #define REDIS_HOST_MAX		255
 #define REDIS_SOCKET_MAX	107	/* sun_path less its NUL */
 #define PEER_MAX		64	/* "[v6addr%scope]:port" */
+#define SECRET_MAX		4096
+#define ORIGIN_MAX		32
+#define NAME_MAX_LEN		255	/* audience, issuer, origin, user */
 
 struct child_conf {
 	char	redis_host[REDIS_HOST_MAX + 1];
@@ -30,14 +36,33 @@ struct child_conf {
 	int	ping_timeout;
 	int	redis_connect_timeout;
 	int	redis_retry_timeout;	/* 0: no reconnecting */
+	char	redis_username[NAME_MAX_LEN + 1];	/* "" = default user */
+	char	redis_password[SECRET_MAX];		/* "" = no AUTH */
+
+	SSL_CTX	*tls_ctx;		/* for listeners marked tls */
+
+	/* JWT authentication: on when a secret or a public key is set. */
+	unsigned char	 jwt_secret[SECRET_MAX];	/* HS256 */
+	size_t		 jwt_secret_len;
+	EVP_PKEY	*jwt_public_key;		/* RS256, ES256 */
+	char		 jwt_audience[NAME_MAX_LEN + 1];	/* "" = any */
+	char		 jwt_issuer[NAME_MAX_LEN + 1];	/* "" = any */
+	int		 jwt_leeway;			/* seconds */
+	int		 jwt_expired_close;	/* close at exp, or keep */
+
+	/* Browser origins allowed; none listed = any origin. */
+	char	allow_origin[ORIGIN_MAX][NAME_MAX_LEN + 1];
+	int	nallow_origin;
 };
 
 /*
  * Serve the client on fd (which child_serve closes) until the connection
- * ends.  peer is the printable peer address for logs and the process
- * title.  Returns 0 after a normal close, -1 after an error.
+ * ends, speaking TLS first when tls is set.  peer is the printable peer
+ * address for logs and the process title.  Returns 0 after a normal
+ * close, -1 after an error.
  */
-int	child_serve(const struct child_conf *, int fd, const char *peer);
+int	child_serve(const struct child_conf *, int fd, const char *peer,
+	    int tls);
 
 /* Username rules, shared with tests: 1 when name is acceptable. */
 int	user_name_valid(const char *name, size_t len);

@@ -48,6 +48,7 @@ struct client {
 	int64_t			 deadline;	/* identify or linger, 0 = none */
 	int64_t			 ping_due;
 	int64_t			 ping_sent;	/* 0 = no ping outstanding */
+	int64_t			 token_deadline; /* JWT exp; 0 = none */
 	int			 wr_shut;	/* shutdown(SHUT_WR) done */
 	int64_t			 backlog_last;	/* output last held back */
 	int64_t			 redis_lost_at;	/* 0 while connected */
@@ -70,6 +71,10 @@ int	http_read_head(struct client *, char *buf, size_t *len,
 	    size_t *head_len);
 int	http_respond(struct client *, int status, const char *body);
 int	http_switch(struct client *, const char *key);
+
+/* auth.c */
+int	auth_enabled(const struct child_conf *);
+int	auth_check(struct client *, const struct ws_request *);
 
 /* reconnect.c */
 void	redis_lost(struct client *, int64_t now);

@@ -103,6 +103,8 @@ status_text(int status)
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 405: return "Method Not Allowed";
 	case 426: return "Upgrade Required";
 	case 431: return "Request Header Fields Too Large";
@@ -119,7 +121,9 @@ http_respond(struct client *c, int status, const char *body)
 	const char *extra = "";
 	int n;
 
-	if (status == 405)
+	if (status == 401)
+		extra = "WWW-Authenticate: Bearer\r\n";
+	else if (status == 405)
 		extra = "Allow: GET\r\n";
 	else if (status == 426)
 		extra = "Sec-WebSocket-Version: 13\r\n";

@@ -54,6 +54,7 @@ io_read(struct io *io, void *buf, size_t len)
 {
 	size_t n = 0;
 	ssize_t r;
+	int ok;
 
 	if (io->ssl == NULL) {
 		do
@@ -62,7 +63,8 @@ io_read(struct io *io, void *buf, size_t len)
 		return r;
 	}
 	errno = 0;
-	r = tls_result(io, SSL_read_ex(io->ssl, buf, len, &n), n);
+	ok = SSL_read_ex(io->ssl, buf, len, &n);
+	r = tls_result(io, ok, n);
 	/* An EOF without close_notify is still an EOF for us. */
 	if (r == -1 && errno == ECONNRESET &&
 	    SSL_get_shutdown(io->ssl) & SSL_RECEIVED_SHUTDOWN)
@@ -76,7 +78,7 @@ io_writev(struct io *io, const struct iovec *iov, int iovcnt)
 	struct msghdr msg;
 	ssize_t r, total = 0;
 	size_t n;
-	int i;
+	int i, ok;
 
 	if (io->ssl == NULL) {
 		memset(&msg, 0, sizeof(msg));
@@ -98,8 +100,9 @@ io_writev(struct io *io, const struct iovec *iov, int iovcnt)
 		if (iov[i].iov_len == 0)
 			continue;
 		errno = 0;
-		r = tls_result(io, SSL_write_ex(io->ssl, iov[i].iov_base,
-		    iov[i].iov_len, &n), n);
+		ok = SSL_write_ex(io->ssl, iov[i].iov_base, iov[i].iov_len,
+		    &n);
+		r = tls_result(io, ok, n);
 		if (r == -1)
 			return total > 0 ? total : -1;
 		total += r;
@@ -113,14 +116,16 @@ ssize_t
 io_write(struct io *io, const void *buf, size_t len)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	size_t n = 0;
+	int ok;
 
 	if (io->ssl == NULL)
 		return io_writev(io, &iov, 1);
 	if (len == 0)
 		return 0;
-	size_t n = 0;
 	errno = 0;
-	return tls_result(io, SSL_write_ex(io->ssl, buf, len, &n), n);
+	ok = SSL_write_ex(io->ssl, buf, len, &n);
+	return tls_result(io, ok, n);
 }
 
 int

@@ -186,6 +186,8 @@ identify(struct client *c, const struct ws_event *ev)
 static void
 handle_event(struct client *c, const struct ws_event *ev)
 {
+	char other[USER_NAME_MAX + 1];
+
 	switch (ev->type) {
 	case WS_EV_TEXT:
 	case WS_EV_BINARY:
@@ -194,6 +196,13 @@ handle_event(struct client *c, const struct ws_event *ev)
 		if (c->state == CS_IDENTIFY) {
 			if (ev->type == WS_EV_TEXT)
 				identify(c, ev);
+		} else if (ev->type == WS_EV_TEXT && auth_enabled(c->conf) &&
+		    ev->len > 0 && ev->data[0] == '{' &&
+		    user_identify_parse((const char *)ev->data, ev->len,
+		    other, sizeof(other)) == 0) {
+			/* The token names the user; nothing else may. */
+			client_close(c, WS_CLOSE_POLICY,
+			    "identify not allowed with tokens", "server");
 		} else if (ev->type == WS_EV_TEXT && ev->len == 4 &&
 		    memcmp(ev->data, "ping", 4) == 0 &&
 		    c->out.len - c->out.off < OUT_REPLY_LIMIT) {
@@ -311,6 +320,10 @@ timers(struct client *c, int64_t now)
 		client_close(c, WS_CLOSE_POLICY, "identify timeout", "server");
 		return;
 	}
+	if (c->token_deadline != 0 && now >= c->token_deadline) {
+		client_close(c, WS_CLOSE_POLICY, "token expired", "server");
+		return;
+	}
 	if (c->state == CS_OPEN && c->redis == NULL &&
 	    now >= c->redis_retry_at) {
 		redis_retry(c, now);
@@ -343,6 +356,9 @@ next_deadline(const struct client *c)
 
 	if (c->deadline != 0)
 		d = c->deadline;
+	if (c->token_deadline != 0 && c->state != CS_CLOSING &&
+	    (d == 0 || c->token_deadline < d))
+		d = c->token_deadline;
 	if (c->state == CS_OPEN && c->redis == NULL &&
 	    (d == 0 || c->redis_retry_at < d))
 		d = c->redis_retry_at;

@@ -24,6 +24,31 @@ ms_to_tv(int ms)
 	return tv;
 }
 
+/* AUTH [user] password; the reply, never the password, is reported. */
+static int
+auth(redisContext *c, const struct child_conf *conf, char *err,
+    size_t errlen)
+{
+	redisReply *r;
+	int ok;
+
+	if (conf->redis_username[0] != '\0')
+		r = redisCommand(c, "AUTH %s %s", conf->redis_username,
+		    conf->redis_password);
+	else
+		r = redisCommand(c, "AUTH %s", conf->redis_password);
+	if (r == NULL) {
+		snprintf(err, errlen, "AUTH: %s", c->errstr);
+		return -1;
+	}
+	ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
+	if (!ok)
+		snprintf(err, errlen, "AUTH: %.80s", r->type ==
+		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
 redisContext *
 sub_connect(const struct child_conf *conf, char *err, size_t errlen)
 {
@@ -48,6 +73,10 @@ sub_connect(const struct child_conf *conf, char *err, size_t errlen)
 	if (redisSetTimeout(c, tv) != REDIS_OK ||
 	    fcntl(c->fd, F_SETFD, FD_CLOEXEC) == -1) {
 		snprintf(err, errlen, "socket options: %s", strerror(errno));
+		redisFree(c);
+		return NULL;
+	}
+	if (conf->redis_password[0] != '\0' && auth(c, conf, err, errlen) == -1) {
 		redisFree(c);
 		return NULL;
 	}

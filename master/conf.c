@@ -4,21 +4,30 @@
  * Every field starts unset, each line sets one, then defaults fill the
  * rest (as servconf.c does).  A bad line does not stop the parse: every
  * error is reported with file and line, and the caller gets -1, so a
- * broken file is never half-applied (SIGHUP keeps the old one).
+ * broken file is never half-applied (SIGHUP keeps the old one).  Files
+ * the configuration names (TLS certificate and key, JWT keys, password
+ * files) are loaded here too, so a bad one is caught the same way.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <bsd/string.h>
 
+#include "../child/jwt.h"
 #include "conf.h"
 #include "log.h"
+#include "tls.h"
 
 #define UNSET	(-1)
 
@@ -26,6 +35,80 @@ struct parse {
 	const char	*path;
 	int		 line;
 	int		 errors;
+	int		 tls_line;	/* where tls_key or the cert was set */
+	int		 secret_line;	/* where a JWT secret was set */
+};
+
+enum ktype {
+	K_STRING,	/* copied into a char array */
+	K_PATH,		/* absolute path */
+	K_INT,
+	K_DURATION,	/* stored in ms */
+	K_SECONDS,	/* stored in s */
+	K_SIZE,
+	K_LISTEN,
+	K_ORIGIN,
+	K_LEVEL,
+	K_BOOL_CLOSE,	/* "close" or "keep" */
+	K_PASSWORD,	/* inline secret */
+	K_PASSWORD_FILE,
+	K_JWT_SECRET,
+	K_JWT_SECRET_FILE,
+	K_JWT_KEY_FILE,
+};
+
+struct key {
+	const char	*name;
+	enum ktype	 type;
+	size_t		 off;	/* into struct conf */
+	size_t		 size;	/* of a string field */
+	long long	 min, max;
+};
+
+#define F(field)	offsetof(struct conf, field), \
+			sizeof(((struct conf *)0)->field)
+#define N(field)	offsetof(struct conf, field), 0
+
+static const struct key keys[] = {
+	{ "listen", K_LISTEN, 0, 0, 0, 0 },
+	{ "tls_certificate", K_PATH, F(tls_certificate), 0, 0 },
+	{ "tls_key", K_PATH, F(tls_key), 0, 0 },
+	{ "redis_host", K_STRING, F(child.redis_host), 0, 0 },
+	{ "redis_port", K_INT, N(child.redis_port), 1, 65535 },
+	{ "redis_socket", K_PATH, F(child.redis_socket), 0, 0 },
+	{ "redis_username", K_STRING, F(child.redis_username), 0, 0 },
+	{ "redis_password", K_PASSWORD, 0, 0, 0, 0 },
+	{ "redis_password_file", K_PASSWORD_FILE, 0, 0, 0, 0 },
+	{ "redis_connect_timeout", K_DURATION,
+	    N(child.redis_connect_timeout), 1, INT_MAX },
+	{ "redis_retry_timeout", K_DURATION, N(child.redis_retry_timeout),
+	    0, INT_MAX },
+	{ "channel_prefix", K_STRING, F(child.channel_prefix), 0, 0 },
+	{ "max_connections", K_INT, N(max_connections), 1, 1000000 },
+	{ "max_connections_per_ip", K_INT, N(max_connections_per_ip),
+	    0, 1000000 },
+	{ "spare_children", K_INT, N(spare_children), 0, 1000 },
+	{ "max_message_size", K_SIZE, N(child.max_message_size), 1,
+	    1LL << 30 },
+	{ "handshake_timeout", K_DURATION, N(child.handshake_timeout),
+	    1, INT_MAX },
+	{ "identify_timeout", K_DURATION, N(child.identify_timeout),
+	    1, INT_MAX },
+	{ "ping_interval", K_DURATION, N(child.ping_interval), 0, INT_MAX },
+	{ "ping_timeout", K_DURATION, N(child.ping_timeout), 1, INT_MAX },
+	{ "shutdown_timeout", K_DURATION, N(shutdown_timeout), 1, INT_MAX },
+	{ "log_level", K_LEVEL, N(log_level), 0, 0 },
+	{ "user", K_STRING, F(user), 0, 0 },
+	{ "group", K_STRING, F(group), 0, 0 },
+	{ "chroot", K_PATH, F(chroot), 0, 0 },
+	{ "allow_origin", K_ORIGIN, 0, 0, 0, 0 },
+	{ "jwt_secret", K_JWT_SECRET, 0, 0, 0, 0 },
+	{ "jwt_secret_file", K_JWT_SECRET_FILE, 0, 0, 0, 0 },
+	{ "jwt_public_key_file", K_JWT_KEY_FILE, 0, 0, 0, 0 },
+	{ "jwt_leeway", K_SECONDS, N(child.jwt_leeway), 0, 86400 },
+	{ "jwt_audience", K_STRING, F(child.jwt_audience), 0, 0 },
+	{ "jwt_issuer", K_STRING, F(child.jwt_issuer), 0, 0 },
+	{ "jwt_expired", K_BOOL_CLOSE, N(child.jwt_expired_close), 0, 0 },
 };
 
 static void
@@ -41,7 +124,10 @@ perr(struct parse *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_error("%s:%d: %s", p->path, p->line, msg);
+	if (p->line > 0)
+		log_error("%s:%d: %s", p->path, p->line, msg);
+	else
+		log_error("%s: %s", p->path, msg);
 	p->errors++;
 }
 
@@ -62,57 +148,49 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
-/* A duration: "10", "10s", "500ms" or "2m"; result in milliseconds. */
+/* A number followed by a unit from units[] (multipliers in mult[]). */
 static int
-parse_duration(const char *s, int *ms)
+parse_scaled(const char *s, const char *const units[],
+    const long long mult[], long long min, long long max, long long *out)
 {
-	char num[32], *unit;
-	long long v, mult = 1000;
+	char num[32];
+	long long v;
 	size_t n = strspn(s, "0123456789");
+	int i;
 
 	if (n == 0 || n >= sizeof(num))
 		return -1;
 	memcpy(num, s, n);
 	num[n] = '\0';
-	unit = (char *)s + n;
-	if (*unit == '\0' || strcmp(unit, "s") == 0)
-		mult = 1000;
-	else if (strcmp(unit, "ms") == 0)
-		mult = 1;
-	else if (strcmp(unit, "m") == 0)
-		mult = 60000;
-	else
+	for (i = 0; units[i] != NULL; i++)
+		if (strcasecmp(s + n, units[i]) == 0)
+			break;
+	if (units[i] == NULL)
 		return -1;
-	if (parse_int(num, 0, INT_MAX / mult, &v) == -1)
+	if (parse_int(num, 0, max / mult[i], &v) == -1 || v * mult[i] < min)
 		return -1;
-	*ms = (int)(v * mult);
+	*out = v * mult[i];
 	return 0;
+}
+
+/* A duration: "10", "10s", "500ms" or "2m"; result in milliseconds. */
+static int
+parse_duration(const char *s, long long min, long long max, long long *ms)
+{
+	static const char *const units[] = { "", "s", "ms", "m", NULL };
+	static const long long mult[] = { 1000, 1000, 1, 60000 };
+
+	return parse_scaled(s, units, mult, min, max, ms);
 }
 
 /* A size: bytes, or with a k or m suffix (powers of 1024). */
 static int
-parse_size(const char *s, size_t *out)
+parse_size(const char *s, long long min, long long max, long long *out)
 {
-	char num[32];
-	long long v, mult = 1;
-	size_t n = strspn(s, "0123456789");
+	static const char *const units[] = { "", "k", "m", NULL };
+	static const long long mult[] = { 1, 1024, 1024 * 1024 };
 
-	if (n == 0 || n >= sizeof(num))
-		return -1;
-	memcpy(num, s, n);
-	num[n] = '\0';
-	if (s[n] == 'k' || s[n] == 'K')
-		mult = 1024;
-	else if (s[n] == 'm' || s[n] == 'M')
-		mult = 1024 * 1024;
-	else if (s[n] != '\0')
-		return -1;
-	if (s[n] != '\0' && s[n + 1] != '\0')
-		return -1;
-	if (parse_int(num, 1, (1LL << 30) / mult, &v) == -1)
-		return -1;
-	*out = (size_t)(v * mult);
-	return 0;
+	return parse_scaled(s, units, mult, min, max, out);
 }
 
 /* "HOST:PORT", "[V6]:PORT" or "*:PORT". */
@@ -150,6 +228,66 @@ parse_listen(const char *s, struct conf_listen *l)
 	return 0;
 }
 
+/*
+ * An origin as browsers send it: scheme://host[:port], where the host may
+ * start with "*." to allow every subdomain.
+ */
+static int
+origin_valid(const char *s)
+{
+	const char *host;
+
+	if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else
+		return 0;
+	if (strncmp(host, "*.", 2) == 0)
+		host += 2;
+	if (*host == '\0' || strchr(host, '/') != NULL ||
+	    strchr(host, '*') != NULL)
+		return 0;
+	return 1;
+}
+
+/*
+ * Read a secret from a file (trailing newlines dropped) and warn when
+ * others may read it.  Returns the length, or -1 with the reason logged.
+ */
+static ssize_t
+read_secret_file(struct parse *p, const char *key, const char *path,
+    unsigned char *buf, size_t size)
+{
+	struct stat st;
+	ssize_t n, total = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		perr(p, "%s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+		log_warnx("%s:%d: %s %s is readable by group or others",
+		    p->path, p->line, key, path);
+	while ((size_t)total < size &&
+	    (n = read(fd, buf + total, size - (size_t)total)) > 0)
+		total += n;
+	close(fd);
+	if ((size_t)total == size) {
+		explicit_bzero(buf, size);
+		perr(p, "%s %s: longer than %d bytes", key, path, SECRET_MAX - 1);
+		return -1;
+	}
+	while (total > 0 && (buf[total - 1] == '\n' || buf[total - 1] == '\r'))
+		buf[--total] = '\0';
+	if (total == 0) {
+		perr(p, "%s %s: empty", key, path);
+		return -1;
+	}
+	return total;
+}
+
 static void
 conf_init(struct conf *c)
 {
@@ -166,6 +304,8 @@ conf_init(struct conf *c)
 	c->child.ping_timeout = UNSET;
 	c->child.redis_connect_timeout = UNSET;
 	c->child.redis_retry_timeout = UNSET;
+	c->child.jwt_leeway = UNSET;
+	c->child.jwt_expired_close = UNSET;
 }
 
 #define DEFAULT(field, value)	do {		\
@@ -199,111 +339,217 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->child.ping_timeout, 10000);
 	DEFAULT(c->child.redis_connect_timeout, 2000);
 	DEFAULT(c->child.redis_retry_timeout, 5000);
+	DEFAULT(c->child.jwt_leeway, 30);
+	DEFAULT(c->child.jwt_expired_close, 1);
 }
 
-static int
-channel_prefix_valid(const char *s)
+static const struct key *
+key_find(const char *name)
 {
-	for (; *s; s++)
-		if (!isgraph((unsigned char)*s))
-			return 0;
-	return 1;
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
 }
 
-/* One "key value" line (comments and blanks already removed). */
+/* One "key value [tls]" line (comments and blanks already removed). */
 static void
-conf_line(struct parse *p, struct conf *c, char *key, char *value)
+conf_line(struct parse *p, struct conf *c, const char *name, char *value,
+    const char *extra)
 {
 	struct child_conf *cc = &c->child;
+	const struct key *k;
+	const char *why;
 	long long v;
-	int *dur = NULL;
+	ssize_t n;
+	char *field;
 
-	if (*value == '\0') {
-		perr(p, "%s: missing value", key);
+	if ((k = key_find(name)) == NULL) {
+		perr(p, "unknown key \"%s\"", name);
 		return;
 	}
-	if (strcmp(key, "listen") == 0) {
+	if (*value == '\0') {
+		perr(p, "%s: missing value", name);
+		return;
+	}
+	if (extra != NULL && !(k->type == K_LISTEN && strcmp(extra, "tls") == 0)) {
+		perr(p, "%s: one value expected", name);
+		return;
+	}
+	field = (char *)c + k->off;
+	switch (k->type) {
+	case K_PATH:
+		if (*value != '/') {
+			perr(p, "%s: must be an absolute path", name);
+			break;
+		}
+		/* FALLTHROUGH */
+	case K_STRING:
+		if (strlcpy(field, value, k->size) >= k->size)
+			perr(p, "%s: longer than %zu bytes", name, k->size - 1);
+		else if (k->off == offsetof(struct conf, child.channel_prefix))
+			for (; *value; value++)
+				if (!isgraph((unsigned char)*value)) {
+					perr(p, "%s: printable characters "
+					    "only", name);
+					break;
+				}
+		if (k->off == offsetof(struct conf, tls_certificate) ||
+		    k->off == offsetof(struct conf, tls_key))
+			p->tls_line = p->line;
+		break;
+	case K_INT:
+		if (parse_int(value, k->min, k->max, &v) == -1)
+			perr(p, "%s: \"%s\" is not a number from %lld to %lld",
+			    name, value, k->min, k->max);
+		else
+			*(int *)field = (int)v;
+		break;
+	case K_DURATION:
+		if (parse_duration(value, k->min, k->max, &v) == -1)
+			perr(p, "%s: \"%s\" is not a duration (such as 10, "
+			    "10s, 500ms, 2m)%s", name, value,
+			    k->min > 0 ? " above zero" : "");
+		else
+			*(int *)field = (int)v;
+		break;
+	case K_SECONDS:
+		if (parse_duration(value, 0, k->max * 1000, &v) == -1 ||
+		    v % 1000 != 0)
+			perr(p, "%s: \"%s\" is not a whole number of seconds "
+			    "up to %lld", name, value, k->max);
+		else
+			*(int *)field = (int)(v / 1000);
+		break;
+	case K_SIZE:
+		if (parse_size(value, k->min, k->max, &v) == -1)
+			perr(p, "%s: \"%s\" is not a size (bytes, or with k "
+			    "or m) up to 1024m", name, value);
+		else
+			*(size_t *)field = (size_t)v;
+		break;
+	case K_LISTEN:
 		if (c->nlisten == CONF_LISTEN_MAX)
 			perr(p, "listen: at most %d addresses", CONF_LISTEN_MAX);
 		else if (parse_listen(value, &c->listen[c->nlisten]) == -1)
 			perr(p, "listen: \"%s\" is not HOST:PORT or [V6]:PORT",
 			    value);
 		else
-			c->nlisten++;
-	} else if (strcmp(key, "redis_host") == 0) {
-		if (strlcpy(cc->redis_host, value, sizeof(cc->redis_host)) >=
-		    sizeof(cc->redis_host))
-			perr(p, "redis_host: too long");
-	} else if (strcmp(key, "redis_port") == 0) {
-		if (parse_int(value, 1, 65535, &v) == -1)
-			perr(p, "redis_port: \"%s\" is not a port", value);
+			c->listen[c->nlisten++].tls = extra != NULL;
+		break;
+	case K_ORIGIN:
+		if (cc->nallow_origin == ORIGIN_MAX)
+			perr(p, "allow_origin: at most %d", ORIGIN_MAX);
+		else if (!origin_valid(value) ||
+		    strlcpy(cc->allow_origin[cc->nallow_origin], value,
+		    sizeof(cc->allow_origin[0])) >= sizeof(cc->allow_origin[0]))
+			perr(p, "allow_origin: \"%s\" is not an origin such "
+			    "as https://example.com or https://*.example.com",
+			    value);
 		else
-			cc->redis_port = (int)v;
-	} else if (strcmp(key, "redis_socket") == 0) {
-		if (*value != '/')
-			perr(p, "redis_socket: must be an absolute path");
-		else if (strlcpy(cc->redis_socket, value,
-		    sizeof(cc->redis_socket)) >= sizeof(cc->redis_socket))
-			perr(p, "redis_socket: longer than %d bytes",
-			    REDIS_SOCKET_MAX);
-	} else if (strcmp(key, "channel_prefix") == 0) {
-		if (!channel_prefix_valid(value))
-			perr(p, "channel_prefix: printable characters only");
-		else if (strlcpy(cc->channel_prefix, value,
-		    sizeof(cc->channel_prefix)) >= sizeof(cc->channel_prefix))
-			perr(p, "channel_prefix: longer than %d bytes",
-			    CHANNEL_PREFIX_MAX);
-	} else if (strcmp(key, "max_connections") == 0) {
-		if (parse_int(value, 1, 1000000, &v) == -1)
-			perr(p, "max_connections: \"%s\" is not a number "
-			    "from 1 to 1000000", value);
-		else
-			c->max_connections = (int)v;
-	} else if (strcmp(key, "max_connections_per_ip") == 0) {
-		if (parse_int(value, 0, 1000000, &v) == -1)
-			perr(p, "max_connections_per_ip: \"%s\" is not a "
-			    "number from 0 (no limit) to 1000000", value);
-		else
-			c->max_connections_per_ip = (int)v;
-	} else if (strcmp(key, "spare_children") == 0) {
-		if (parse_int(value, 0, 1000, &v) == -1)
-			perr(p, "spare_children: \"%s\" is not a number "
-			    "from 0 to 1000", value);
-		else
-			c->spare_children = (int)v;
-	} else if (strcmp(key, "max_message_size") == 0) {
-		if (parse_size(value, &cc->max_message_size) == -1)
-			perr(p, "max_message_size: \"%s\" is not a size "
-			    "(bytes, or with k or m) up to 1024m", value);
-	} else if (strcmp(key, "log_level") == 0) {
+			cc->nallow_origin++;
+		break;
+	case K_LEVEL:
 		if ((c->log_level = log_level_parse(value)) == -1) {
 			c->log_level = UNSET;
 			perr(p, "log_level: \"%s\" is not error, warning, "
 			    "info or debug", value);
 		}
-	} else if (strcmp(key, "handshake_timeout") == 0)
-		dur = &cc->handshake_timeout;
-	else if (strcmp(key, "identify_timeout") == 0)
-		dur = &cc->identify_timeout;
-	else if (strcmp(key, "ping_interval") == 0)
-		dur = &cc->ping_interval;
-	else if (strcmp(key, "ping_timeout") == 0)
-		dur = &cc->ping_timeout;
-	else if (strcmp(key, "shutdown_timeout") == 0)
-		dur = &c->shutdown_timeout;
-	else if (strcmp(key, "redis_connect_timeout") == 0)
-		dur = &cc->redis_connect_timeout;
-	else if (strcmp(key, "redis_retry_timeout") == 0)
-		dur = &cc->redis_retry_timeout;
-	else
-		perr(p, "unknown key \"%s\"", key);
+		break;
+	case K_BOOL_CLOSE:
+		if (strcmp(value, "close") == 0)
+			*(int *)field = 1;
+		else if (strcmp(value, "keep") == 0)
+			*(int *)field = 0;
+		else
+			perr(p, "%s: \"%s\" is not close or keep", name, value);
+		break;
+	case K_PASSWORD:
+		if (strlcpy(cc->redis_password, value,
+		    sizeof(cc->redis_password)) >= sizeof(cc->redis_password))
+			perr(p, "%s: longer than %d bytes", name,
+			    SECRET_MAX - 1);
+		c->redis_password_file[0] = '\0';
+		break;
+	case K_PASSWORD_FILE:
+		if (*value != '/' || strlcpy(c->redis_password_file, value,
+		    sizeof(c->redis_password_file)) >=
+		    sizeof(c->redis_password_file)) {
+			perr(p, "%s: must be an absolute path", name);
+			break;
+		}
+		memset(cc->redis_password, 0, sizeof(cc->redis_password));
+		(void)read_secret_file(p, name, value,
+		    (unsigned char *)cc->redis_password,
+		    sizeof(cc->redis_password));
+		break;
+	case K_JWT_SECRET:
+		n = (ssize_t)strlen(value);
+		if ((size_t)n >= sizeof(cc->jwt_secret))
+			perr(p, "%s: longer than %d bytes", name,
+			    SECRET_MAX - 1);
+		else {
+			memcpy(cc->jwt_secret, value, (size_t)n);
+			cc->jwt_secret_len = (size_t)n;
+			c->jwt_secret_file[0] = '\0';
+			p->secret_line = p->line;
+		}
+		break;
+	case K_JWT_SECRET_FILE:
+		if (*value != '/' || strlcpy(c->jwt_secret_file, value,
+		    sizeof(c->jwt_secret_file)) >= sizeof(c->jwt_secret_file)) {
+			perr(p, "%s: must be an absolute path", name);
+			break;
+		}
+		explicit_bzero(cc->jwt_secret, sizeof(cc->jwt_secret));
+		n = read_secret_file(p, name, value, cc->jwt_secret,
+		    sizeof(cc->jwt_secret));
+		cc->jwt_secret_len = n > 0 ? (size_t)n : 0;
+		p->secret_line = p->line;
+		break;
+	case K_JWT_KEY_FILE:
+		if (*value != '/' || strlcpy(c->jwt_public_key_file, value,
+		    sizeof(c->jwt_public_key_file)) >=
+		    sizeof(c->jwt_public_key_file)) {
+			perr(p, "%s: must be an absolute path", name);
+			break;
+		}
+		EVP_PKEY_free(cc->jwt_public_key);
+		if ((cc->jwt_public_key = jwt_load_public_key(value,
+		    &why)) == NULL)
+			perr(p, "%s %s: %s", name, value, why);
+		break;
+	}
+}
 
-	if (dur != NULL && parse_duration(value, dur) == -1)
-		perr(p, "%s: \"%s\" is not a duration (such as 10, 10s, "
-		    "500ms, 2m)", key, value);
-	else if (dur != NULL && *dur == 0 && dur != &cc->ping_interval &&
-	    dur != &cc->redis_retry_timeout)
-		perr(p, "%s: must be more than zero", key);
+/* Rules that span keys; p->line is 0 here ("the file as a whole"). */
+static void
+conf_check(struct parse *p, struct conf *c)
+{
+	int i, tls = 0;
+	char err[256];
+
+	for (i = 0; i < c->nlisten; i++)
+		tls |= c->listen[i].tls;
+	if (tls && (c->tls_certificate[0] == '\0' || c->tls_key[0] == '\0')) {
+		perr(p, "a listen address has tls but tls_certificate and "
+		    "tls_key are not both set");
+		return;
+	}
+	if (tls && (c->child.tls_ctx = tls_ctx_load(c->tls_certificate,
+	    c->tls_key, err, sizeof(err))) == NULL) {
+		p->line = p->tls_line;
+		perr(p, "TLS: %s", err);
+	}
+	if (c->group[0] != '\0' && c->user[0] == '\0')
+		perr(p, "group is set but user is not");
+	if (c->child.jwt_secret_len > 0 && c->child.jwt_secret_len < 32) {
+		p->line = p->secret_line;
+		log_warnx("%s:%d: the JWT secret is shorter than 32 bytes",
+		    p->path, p->line);
+	}
 }
 
 int
@@ -326,7 +572,7 @@ int
 conf_read(struct conf *c, FILE *f, const char *path)
 {
 	struct parse p = { .path = path };
-	char line[CONF_LINE_MAX + 2], *key, *value, *e;
+	char line[CONF_LINE_MAX + 2], *key, *value, *extra, *e;
 	size_t n;
 
 	conf_init(c);
@@ -354,24 +600,47 @@ conf_read(struct conf *c, FILE *f, const char *path)
 		e = value + strlen(value);
 		while (e > value && isspace((unsigned char)e[-1]))
 			*--e = '\0';
-		if (strcspn(value, " \t") != strlen(value)) {
-			perr(&p, "%s: one value expected", key);
-			continue;
+		extra = NULL;
+		if ((n = strcspn(value, " \t")) != strlen(value)) {
+			value[n] = '\0';
+			extra = value + n + 1;
+			extra += strspn(extra, " \t");
+			if (strcspn(extra, " \t") != strlen(extra)) {
+				perr(&p, "%s: too many values", key);
+				continue;
+			}
 		}
-		conf_line(&p, c, key, value);
+		conf_line(&p, c, key, value, extra);
+		explicit_bzero(line, sizeof(line));	/* may hold a secret */
 	}
 	if (ferror(f)) {
 		log_error("%s: read error", path);
 		p.errors++;
 	}
 	conf_fill_defaults(c);
-	if (c->child.ping_interval > 0 &&
-	    c->child.ping_timeout > c->child.ping_interval * 10) {
-		/* Not an error: a long timeout simply outlives pings. */
-		log_debug("%s: ping_timeout much longer than ping_interval",
-		    path);
+	if (p.errors == 0) {
+		p.line = 0;
+		conf_check(&p, c);
 	}
-	return p.errors ? -1 : 0;
+	if (p.errors) {
+		conf_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_free(struct conf *c)
+{
+	if (c->child.tls_ctx != NULL)
+		SSL_CTX_free(c->child.tls_ctx);
+	EVP_PKEY_free(c->child.jwt_public_key);
+	c->child.tls_ctx = NULL;
+	c->child.jwt_public_key = NULL;
+	explicit_bzero(c->child.jwt_secret, sizeof(c->child.jwt_secret));
+	explicit_bzero(c->child.redis_password,
+	    sizeof(c->child.redis_password));
+	c->child.jwt_secret_len = 0;
 }
 
 void
@@ -393,6 +662,14 @@ print_duration(FILE *f, const char *key, int ms)
 		fprintf(f, "%s %dms\n", key, ms);
 }
 
+static void
+print_string(FILE *f, const char *key, const char *value)
+{
+	if (value[0] != '\0')
+		fprintf(f, "%s %s\n", key, value);
+}
+
+/* Secrets given inline are not shown: only that they are set. */
 void
 conf_print(const struct conf *c, FILE *f)
 {
@@ -402,16 +679,21 @@ conf_print(const struct conf *c, FILE *f)
 
 	for (i = 0; i < c->nlisten; i++) {
 		conf_listen_name(&c->listen[i], name, sizeof(name));
-		fprintf(f, "listen %s\n", name);
+		fprintf(f, "listen %s%s\n", name, c->listen[i].tls ? " tls" : "");
 	}
+	print_string(f, "tls_certificate", c->tls_certificate);
+	print_string(f, "tls_key", c->tls_key);
 	fprintf(f, "redis_host %s\n", cc->redis_host);
 	fprintf(f, "redis_port %d\n", cc->redis_port);
-	if (cc->redis_socket[0] != '\0')
-		fprintf(f, "redis_socket %s\n", cc->redis_socket);
-	if (cc->channel_prefix[0] != '\0')
-		fprintf(f, "channel_prefix %s\n", cc->channel_prefix);
+	print_string(f, "redis_socket", cc->redis_socket);
+	print_string(f, "redis_username", cc->redis_username);
+	if (c->redis_password_file[0] != '\0')
+		fprintf(f, "redis_password_file %s\n", c->redis_password_file);
+	else if (cc->redis_password[0] != '\0')
+		fprintf(f, "# redis_password is set (not shown)\n");
 	print_duration(f, "redis_connect_timeout", cc->redis_connect_timeout);
 	print_duration(f, "redis_retry_timeout", cc->redis_retry_timeout);
+	print_string(f, "channel_prefix", cc->channel_prefix);
 	fprintf(f, "max_connections %d\n", c->max_connections);
 	fprintf(f, "max_connections_per_ip %d\n", c->max_connections_per_ip);
 	fprintf(f, "spare_children %d\n", c->spare_children);
@@ -422,4 +704,18 @@ conf_print(const struct conf *c, FILE *f)
 	print_duration(f, "ping_timeout", cc->ping_timeout);
 	print_duration(f, "shutdown_timeout", c->shutdown_timeout);
 	fprintf(f, "log_level %s\n", log_level_name(c->log_level));
+	print_string(f, "user", c->user);
+	print_string(f, "group", c->group);
+	print_string(f, "chroot", c->chroot);
+	for (i = 0; i < cc->nallow_origin; i++)
+		fprintf(f, "allow_origin %s\n", cc->allow_origin[i]);
+	if (c->jwt_secret_file[0] != '\0')
+		fprintf(f, "jwt_secret_file %s\n", c->jwt_secret_file);
+	else if (cc->jwt_secret_len > 0)
+		fprintf(f, "# jwt_secret is set (not shown)\n");
+	print_string(f, "jwt_public_key_file", c->jwt_public_key_file);
+	fprintf(f, "jwt_leeway %ds\n", cc->jwt_leeway);
+	print_string(f, "jwt_audience", cc->jwt_audience);
+	print_string(f, "jwt_issuer", cc->jwt_issuer);
+	fprintf(f, "jwt_expired %s\n", cc->jwt_expired_close ? "close" : "keep");
 }

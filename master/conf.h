@@ -4,6 +4,7 @@
 #ifndef MASTER_CONF_H
 #define MASTER_CONF_H
 
+#include <limits.h>
 #include <stdio.h>
 
 #include "../child/child.h"
@@ -14,6 +15,7 @@
 struct conf_listen {
 	char	host[256];	/* numeric address or name; "" = any */
 	char	port[8];
+	int	tls;		/* "listen ADDR tls" */
 };
 
 struct conf {
@@ -24,6 +26,15 @@ struct conf {
 	int			spare_children;
 	int			shutdown_timeout;	/* ms */
 	int			log_level;
+	char			user[NAME_MAX_LEN + 1];	/* drop to; "" = stay */
+	char			group[NAME_MAX_LEN + 1];
+	char			chroot[PATH_MAX];
+	char			tls_certificate[PATH_MAX];
+	char			tls_key[PATH_MAX];
+	/* where secrets came from, for -T (never the secrets) */
+	char			redis_password_file[PATH_MAX];
+	char			jwt_secret_file[PATH_MAX];
+	char			jwt_public_key_file[PATH_MAX];
 	struct child_conf	child;	/* what each child is handed */
 };
 
@@ -34,6 +45,8 @@ struct conf {
 int	conf_load(struct conf *, const char *path);
 /* The same from an open stream; path names it in messages. */
 int	conf_read(struct conf *, FILE *, const char *path);
+/* Free what conf_load loaded (TLS context, keys) and wipe secrets. */
+void	conf_free(struct conf *);
 /* The effective configuration, in the file's own syntax (-T). */
 void	conf_print(const struct conf *, FILE *);
 /* "host:port" as written in the file, for messages. */

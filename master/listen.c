@@ -44,6 +44,7 @@ sockaddr_name(const void *sa, char *buf, size_t len)
 		snprintf(buf, len, "local");
 }
 
+/* The same socket serves both: a change of "tls" alone keeps it. */
 static int
 same_addr(const struct conf_listen *a, const struct conf_listen *b)
 {
@@ -94,7 +95,8 @@ bind_one(const struct conf_listen *l)
 		listeners[nlisteners].keep = 1;
 		sockaddr_name(ai->ai_addr, listeners[nlisteners].name,
 		    sizeof(listeners[nlisteners].name));
-		log_info("listening on %s", listeners[nlisteners].name);
+		log_info("listening on %s%s", listeners[nlisteners].name,
+		    l->tls ? " (TLS)" : "");
 		nlisteners++;
 		bound++;
 	}
@@ -110,8 +112,10 @@ listen_update(const struct conf *conf)
 	for (i = 0; i < nlisteners; i++) {
 		listeners[i].keep = 0;
 		for (j = 0; j < conf->nlisten; j++)
-			if (same_addr(&listeners[i].addr, &conf->listen[j]))
+			if (same_addr(&listeners[i].addr, &conf->listen[j])) {
 				listeners[i].keep = 1;
+				listeners[i].addr.tls = conf->listen[j].tls;
+			}
 	}
 	for (i = 0; i < nlisteners; ) {
 		if (listeners[i].keep) {
@@ -156,7 +160,12 @@ listen_pollfds(struct pollfd *pfd, int max)
 }
 
 int
-listen_count(void)
+listen_is_tls(int fd)
 {
-	return nlisteners;
+	int i;
+
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i].fd == fd)
+			return listeners[i].addr.tls;
+	return 0;
 }

@@ -20,8 +20,8 @@ int	listen_update(const struct conf *);
 void	listen_close_all(void);
 /* Fill pfd with the listeners; returns how many. */
 int	listen_pollfds(struct pollfd *, int max);
-/* The listening descriptors, for children to close. */
-int	listen_count(void);
+/* 1 when clients on this listening socket speak TLS. */
+int	listen_is_tls(int fd);
 /* Format a socket address as "1.2.3.4:5" or "[::1]:5". */
 void	sockaddr_name(const void *sa, char *buf, size_t len);
 

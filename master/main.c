@@ -7,6 +7,8 @@
  * flags, so the loop never misses one and never runs code in a handler.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +20,13 @@
 
 #include <bsd/unistd.h>
 
+#include <openssl/ssl.h>
+
+#include "../ws/ws.h"
 #include "conf.h"
 #include "listen.h"
 #include "log.h"
+#include "priv.h"
 #include "proc.h"
 
 #define WSPUBSUB_VERSION	"0.1.0"
@@ -34,6 +40,7 @@ static volatile sig_atomic_t got_sighup, got_sigterm, got_sigchld;
 
 static struct conf	 conf;
 static const char	*conf_path = "wspubsub.conf";
+static int		 conf_dirfd = -1;	/* kept across chroot */
 static int64_t		 accept_paused_until, spawn_throttled_until;
 static int		 full_logged;
 
@@ -70,6 +77,21 @@ monotime_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+open_conf_dir(void)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(conf_path, '/');
+
+	if (slash == NULL)
+		return open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((size_t)(slash - conf_path) + 1 >= sizeof(dir))
+		return -1;
+	memcpy(dir, conf_path, (size_t)(slash - conf_path) + 1);
+	dir[slash - conf_path + 1] = '\0';
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 static void __attribute__((noreturn))
@@ -136,7 +158,7 @@ refused_drain(const struct pollfd *pfd, int n, int64_t now)
 
 /* Give the client on fd to a spare, forking one if none is ready. */
 static void
-dispatch(int fd, const char *peer)
+dispatch(int fd, const char *peer, int tls)
 {
 	struct proc *p;
 	int tries;
@@ -165,7 +187,7 @@ dispatch(int fd, const char *peer)
 		if ((p = proc_spare()) == NULL &&
 		    (p = spawn_spare(&conf)) == NULL)
 			break;
-		if (spawn_handoff(p, fd, peer) == 0) {
+		if (spawn_handoff(p, fd, peer, tls) == 0) {
 			close(fd);
 			return;
 		}
@@ -203,7 +225,7 @@ accept_clients(int lfd)
 			return;
 		}
 		sockaddr_name(&ss, peer, sizeof(peer));
-		dispatch(fd, peer);
+		dispatch(fd, peer, listen_is_tls(lfd));
 	}
 }
 
@@ -236,19 +258,52 @@ reap(int64_t now)
 	}
 }
 
+/*
+ * After chroot the configuration's path may not resolve any more: it is
+ * opened through the directory descriptor kept from before.
+ */
+static int
+reload_read(struct conf *next)
+{
+	const char *base = strrchr(conf_path, '/');
+	FILE *f;
+	int fd, rc;
+
+	if (conf_dirfd == -1)
+		return conf_load(next, conf_path);
+	base = base ? base + 1 : conf_path;
+	if ((fd = openat(conf_dirfd, base, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (f = fdopen(fd, "r")) == NULL) {
+		log_warn("%s", conf_path);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	rc = conf_read(next, f, conf_path);
+	fclose(f);
+	return rc;
+}
+
 static void
 reload(void)
 {
-	struct conf next;
+	static struct conf next, old;
 	int failed;
 
 	log_info("SIGHUP: reloading %s", conf_path);
-	if (conf_load(&next, conf_path) == -1) {
+	if (reload_read(&next) == -1) {
 		log_error("%s: not reloaded, keeping the running "
 		    "configuration", conf_path);
 		return;
 	}
+	if (strcmp(next.user, conf.user) != 0 ||
+	    strcmp(next.group, conf.group) != 0 ||
+	    strcmp(next.chroot, conf.chroot) != 0)
+		log_warnx("user, group and chroot changes take effect at the "
+		    "next start");
+	old = conf;
 	conf = next;
+	conf_free(&old);
 	log_setlevel(conf.log_level);
 	if ((failed = listen_update(&conf)) > 0)
 		log_error("%d listen address(es) could not be bound", failed);
@@ -366,6 +421,7 @@ main(int argc, char *argv[], char *envp[])
 {
 	struct sigaction sa;
 	sigset_t block, waitmask;
+	char accept[WS_ACCEPT_LEN + 1];
 	int ch, test = 0, dump = 0;
 
 	setproctitle_init(argc, argv, envp);
@@ -409,6 +465,16 @@ main(int argc, char *argv[], char *envp[])
 	}
 	log_setlevel(conf.log_level);
 
+	/*
+	 * Load OpenSSL's configuration and providers once, here, instead of
+	 * in every child; computing the RFC 6455 sample accept key does it
+	 * and checks SHA-1 and base64 work.
+	 */
+	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
+	    ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", accept) == -1 ||
+	    strcmp(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0)
+		fatalx("OpenSSL self-test failed");
+
 	/* Nothing inherited beyond stdio belongs to us. */
 	closefrom(STDERR_FILENO + 1);
 
@@ -435,6 +501,10 @@ main(int argc, char *argv[], char *envp[])
 
 	if (listen_update(&conf) > 0)
 		fatalx("could not listen on every address; exiting");
+	if (conf.chroot[0] != '\0' && (conf_dirfd = open_conf_dir()) == -1)
+		fatal("%s: directory", conf_path);
+	if (priv_drop(&conf) == -1)
+		fatalx("could not drop privileges; exiting");
 	log_info("wspubsub %s started: redis %s, %d spare children, "
 	    "max %d connections", WSPUBSUB_VERSION,
 	    conf.child.redis_socket[0] ? conf.child.redis_socket :

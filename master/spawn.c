@@ -54,8 +54,8 @@ spare_main(const struct conf *conf, int chan)
 		struct cmsghdr	hdr;
 		char		buf[CMSG_SPACE(sizeof(int))];
 	} cmsg;
-	char peer[PEER_MAX];
-	struct iovec iov = { .iov_base = peer, .iov_len = sizeof(peer) - 1 };
+	char msgbuf[1 + PEER_MAX];	/* TLS flag, then the peer */
+	struct iovec iov = { .iov_base = msgbuf, .iov_len = sizeof(msgbuf) - 1 };
 	struct msghdr msg;
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -76,17 +76,17 @@ spare_main(const struct conf *conf, int chan)
 		break;
 	}
 	close(chan);
-	peer[n] = '\0';
+	msgbuf[n] = '\0';
 	if ((cm = CMSG_FIRSTHDR(&msg)) != NULL &&
 	    cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
 	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	if (fd == -1) {
+	if (fd == -1 || n < 2) {
 		log_warnx("handoff without a descriptor");
 		_exit(1);
 	}
 	/* A refused handshake is the client's failure, not the child's. */
-	(void)child_serve(&conf->child, fd, peer);
+	(void)child_serve(&conf->child, fd, msgbuf + 1, msgbuf[0] == 'T');
 	_exit(0);
 }
 
@@ -130,15 +130,20 @@ spawn_spare(const struct conf *conf)
 }
 
 int
-spawn_handoff(struct proc *p, int fd, const char *peer)
+spawn_handoff(struct proc *p, int fd, const char *peer, int tls)
 {
 	union {
 		struct cmsghdr	hdr;
 		char		buf[CMSG_SPACE(sizeof(int))];
 	} cmsg;
-	struct iovec iov = { .iov_base = (void *)peer, .iov_len = strlen(peer) };
+	char msgbuf[1 + PEER_MAX];
+	struct iovec iov = { .iov_base = msgbuf };
 	struct msghdr msg;
 	struct cmsghdr *cm;
+
+	msgbuf[0] = tls ? 'T' : 'P';
+	strlcpy(msgbuf + 1, peer, sizeof(msgbuf) - 1);
+	iov.iov_len = 1 + strlen(msgbuf + 1);
 
 	memset(&msg, 0, sizeof(msg));
 	memset(&cmsg, 0, sizeof(cmsg));

@@ -409,8 +409,10 @@ def test_shutdown_kills_stragglers_after_timeout(make_server, redis_server):
     kids = [p for p, _ in w.children()]
     t0 = time.monotonic()
     w.signal(signal.SIGTERM)
-    assert w.proc.wait(0.5 + 1.5) == 0
-    assert time.monotonic() - t0 < 0.5 + 1.5
+    # Generous bound for a loaded machine; the log proves the kill.
+    assert w.proc.wait(5) == 0
+    assert time.monotonic() - t0 < 5
+    assert "still running after 500 ms; killing" in w.log()
     for p in kids:
         assert proc_state(p) is None, "child %d left behind" % p
     s.settimeout(2)

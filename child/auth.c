@@ -1,0 +1,125 @@
+/*
+ * auth.c -- who may connect: the browser Origin allow-list and the JWT
+ * that names the user when authentication is on.
+ *
+ * Every failure is answered with the same bare status (403 or 401) so a
+ * client learns nothing that helps it guess; the reason goes to the log.
+ */
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <bsd/string.h>
+
+#include "../master/log.h"
+#include "client.h"
+#include "jwt.h"
+
+int
+auth_enabled(const struct child_conf *conf)
+{
+	return conf->jwt_secret_len > 0 || conf->jwt_public_key != NULL;
+}
+
+/* pattern is "scheme://host[:port]", host possibly "*.domain". */
+static int
+origin_matches(const char *pattern, const char *origin)
+{
+	const char *sep = strstr(pattern, "://"), *host, *suffix;
+	size_t slen, hlen, olen;
+
+	if (strcasecmp(pattern, origin) == 0)
+		return 1;
+	if (sep == NULL || strncmp(sep + 3, "*.", 2) != 0)
+		return 0;
+	slen = (size_t)(sep + 3 - pattern);
+	if (strncasecmp(pattern, origin, slen) != 0)
+		return 0;
+	host = origin + slen;
+	suffix = sep + 4;	/* ".domain[:port]" */
+	hlen = strlen(host);
+	olen = strlen(suffix);
+	/* At least one label before the suffix, and no path or userinfo. */
+	return hlen > olen && strcasecmp(host + hlen - olen, suffix) == 0 &&
+	    strpbrk(host, "/@") == NULL;
+}
+
+static int
+origin_allowed(const struct child_conf *conf, const char *origin)
+{
+	int i;
+
+	if (conf->nallow_origin == 0 || origin == NULL)
+		return 1;	/* no list, or not a browser */
+	for (i = 0; i < conf->nallow_origin; i++)
+		if (origin_matches(conf->allow_origin[i], origin))
+			return 1;
+	return 0;
+}
+
+/*
+ * Check the request's Origin and, when authentication is on, its token.
+ * Returns 0 (with c->user set from the token's sub) or the HTTP status to
+ * refuse with.
+ */
+int
+auth_check(struct client *c, const struct ws_request *req)
+{
+	static char token[JWT_MAX_LEN + 1];
+	const struct child_conf *conf = c->conf;
+	struct jwt_keys keys;
+	struct jwt_policy policy;
+	struct jwt_claims claims;
+	const char *why, *tok = NULL;
+	time_t now;
+	int n;
+
+	if (!origin_allowed(conf, req->origin)) {
+		log_info("%s: origin %s not allowed", c->peer, req->origin);
+		return 403;
+	}
+	if (!auth_enabled(conf))
+		return 0;
+
+	n = ws_query_get(req->query, "token", token, sizeof(token));
+	if (n >= 0)
+		tok = token;
+	else if (n == -2) {
+		log_info("%s: auth: token parameter malformed or too long",
+		    c->peer);
+		return 401;
+	} else if (req->authorization != NULL &&
+	    strncasecmp(req->authorization, "Bearer ", 7) == 0) {
+		tok = req->authorization + 7;
+		tok += strspn(tok, " ");
+		n = (int)strnlen(tok, JWT_MAX_LEN + 1);
+	}
+	if (tok == NULL) {
+		log_info("%s: auth: no token", c->peer);
+		return 401;
+	}
+
+	keys.secret = conf->jwt_secret_len ? conf->jwt_secret : NULL;
+	keys.secret_len = conf->jwt_secret_len;
+	keys.public_key = conf->jwt_public_key;
+	policy.audience = conf->jwt_audience[0] ? conf->jwt_audience : NULL;
+	policy.issuer = conf->jwt_issuer[0] ? conf->jwt_issuer : NULL;
+	policy.leeway = conf->jwt_leeway;
+	now = time(NULL);
+	if (jwt_verify(tok, (size_t)n, &keys, &policy, now, &claims,
+	    &why) == -1) {
+		log_info("%s: auth: %s", c->peer, why);
+		return 401;
+	}
+	if (c->user[0] != '\0' && strcmp(c->user, claims.sub) != 0) {
+		log_info("%s: auth: user %s is not the token's %s", c->peer,
+		    c->user, claims.sub);
+		return 401;
+	}
+	strlcpy(c->user, claims.sub, sizeof(c->user));
+	if (conf->jwt_expired_close)
+		c->token_deadline = now_ms() +
+		    ((int64_t)claims.exp + conf->jwt_leeway - now) * 1000;
+	log_debug("%s: auth: token for %s", c->peer, claims.sub);
+	return 0;
+}
