@@ -3,8 +3,8 @@
 #   make            build ./wspubsub
 #   make run        install what is missing (as root), start a private
 #                   redis-server if none answers, run with wspubsub.conf
-#   make test       unit tests, then integration tests against the plain
-#                   and the ASan+UBSan build
+#   make test       unit tests, then integration and conformance tests
+#                   against the plain and the ASan+UBSan build
 #   make asan       build ./wspubsub-asan
 
 PKGS     = openssl hiredis libbsd jansson
@@ -43,7 +43,7 @@ FUZZ_FLAGS   = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/unit/test_jwt
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
-.PHONY: all asan test unit integration fuzz fuzz-short run clean deps
+.PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps
 
 all: wspubsub
 
@@ -77,6 +77,11 @@ integration: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
 
+# RFC 6455 conformance (Autobahn-style case groups), black-box.
+conformance: wspubsub wspubsub-asan
+	WSPUBSUB=./wspubsub $(PYTHON) tests/conformance/run.py
+	WSPUBSUB=./wspubsub-asan $(PYTHON) tests/conformance/run.py
+
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) \
@@ -102,7 +107,7 @@ fuzz: $(FUZZ_BINS)
 fuzz-short:
 	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_SHORT)
 
-test: unit fuzz-short integration
+test: unit fuzz-short integration conformance
 
 
 deps:
