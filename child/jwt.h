@@ -29,7 +29,8 @@ struct jwt_policy {
 
 struct jwt_claims {
 	char		 sub[USER_NAME_MAX + 1];
-	int64_t		 exp;		/* seconds since the epoch, rounded up */
+	int64_t		 exp;		/* seconds since the epoch, rounded up;
+					   may be as large as INT64_MAX */
 };
 
 /*
