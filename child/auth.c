@@ -15,6 +15,9 @@
 #include "client.h"
 #include "jwt.h"
 
+/* A token valid for longer than this is treated as valid this long. */
+#define TOKEN_HORIZON	(10LL * 365 * 24 * 3600)
+
 int
 auth_enabled(const struct child_conf *conf)
 {
@@ -117,9 +120,14 @@ auth_check(struct client *c, const struct ws_request *req)
 		return 401;
 	}
 	strlcpy(c->user, claims.sub, sizeof(c->user));
-	if (conf->jwt_expired_close)
-		c->token_deadline = now_ms() +
-		    ((int64_t)claims.exp + conf->jwt_leeway - now) * 1000;
+	if (conf->jwt_expired_close) {
+		/* exp may be anything a signer chose: clamp before scaling. */
+		int64_t left = claims.exp - (int64_t)now;
+
+		if (left > TOKEN_HORIZON)
+			left = TOKEN_HORIZON;
+		c->token_deadline = now_ms() + (left + conf->jwt_leeway) * 1000;
+	}
 	log_debug("%s: auth: token for %s", c->peer, claims.sub);
 	return 0;
 }

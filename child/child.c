@@ -13,12 +13,14 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <bsd/unistd.h>
 
 #include "../master/log.h"
 #include "client.h"
+#include "stats.h"
 #include "subscriber.h"
 
 volatile sig_atomic_t child_stop;
@@ -76,6 +78,15 @@ linger(struct client *c)
 static int
 refuse(struct client *c, int status, const char *why)
 {
+	switch (status) {
+	case 401: stats_fail(FAIL_UNAUTHORIZED); break;
+	case 403: stats_fail(FAIL_FORBIDDEN); break;
+	case 405: stats_fail(FAIL_METHOD); break;
+	case 426: stats_fail(FAIL_VERSION); break;
+	case 431: stats_fail(FAIL_TOO_LARGE); break;
+	case 503: stats_fail(FAIL_REDIS); break;
+	default: stats_fail(FAIL_BAD_REQUEST); break;
+	}
 	log_info("%s: HTTP %d: %s", c->peer, status, why);
 	if (http_respond(c, status, why) == 0)
 		linger(c);
@@ -96,10 +107,129 @@ health(struct client *c)
 		ok = sub_ping(r) == 0;
 		redisFree(r);
 	}
+	if (stats_shutting_down())
+		ok = 0;		/* take this instance out of rotation */
 	if (http_respond(c, ok ? 200 : 503, ok ? "ok" :
 	    "redis unavailable") == 0)
 		linger(c);
 	return 0;
+}
+
+/* Does the peer ("1.2.3.4:5" or "[::1]:5") fall in a metrics_allow net? */
+static int
+metrics_allowed(const struct child_conf *conf, const char *peer)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned char addr[16];
+	const char *end = strrchr(peer, ':'), *start = peer;
+	int family, i, bits;
+
+	if (conf->nmetrics_allow == 0)
+		return 1;
+	if (*start == '[') {
+		start++;
+		end--;
+	}
+	if (end == NULL || end <= start || (size_t)(end - start) >= sizeof(host))
+		return 0;
+	memcpy(host, start, (size_t)(end - start));
+	host[end - start] = '\0';
+	if (inet_pton(AF_INET, host, addr) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, host, addr) == 1)
+		family = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < conf->nmetrics_allow; i++) {
+		const struct metrics_net *n = &conf->metrics_allow[i];
+
+		if (n->family != family)
+			continue;
+		bits = n->prefix;
+		if (memcmp(addr, n->addr, (size_t)bits / 8) != 0)
+			continue;
+		if (bits % 8 != 0 && ((addr[bits / 8] ^ n->addr[bits / 8]) &
+		    (0xff << (8 - bits % 8)) & 0xff) != 0)
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+metrics(struct client *c)
+{
+	static char body[64 * 1024];
+	int n;
+
+	if (!metrics_allowed(c->conf, c->peer)) {
+		refuse(c, 403, "forbidden");
+		return;
+	}
+	if ((n = stats_render(body, sizeof(body))) < 0) {
+		refuse(c, 503, "metrics unavailable");
+		return;
+	}
+	if (http_send(c, 200, "text/plain; version=0.0.4", body,
+	    (size_t)n) == 0)
+		linger(c);
+}
+
+/*
+ * A spare connects to Redis while it waits, so a client does not wait for
+ * that; the connection is used only if it is still quiet (no EOF, nothing
+ * unexpected to read) when the client comes.
+ */
+static redisContext *prepared;
+
+void
+child_prepare(const struct child_conf *conf)
+{
+	char err[128];
+
+	prepared = sub_connect(conf, err, sizeof(err));
+}
+
+static redisContext *
+take_prepared(void)
+{
+	redisContext *r = prepared;
+	struct pollfd pfd;
+
+	prepared = NULL;
+	if (r == NULL)
+		return NULL;
+	pfd.fd = r->fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) != 0) {
+		redisFree(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int
+redis_open(struct client *c)
+{
+	char err[128];
+	int fresh = 0;
+
+	if ((c->redis = take_prepared()) == NULL) {
+		fresh = 1;
+		if ((c->redis = sub_connect(c->conf, err, sizeof(err))) ==
+		    NULL) {
+			log_warnx("%s: redis: %s", c->peer, err);
+			return -1;
+		}
+	}
+	if (c->channel[0] == '\0' || sub_subscribe(c->redis, c->channel) == 0)
+		return 0;
+	log_warnx("%s: SUBSCRIBE %s failed: %s", c->peer, c->channel,
+	    c->redis->err ? c->redis->errstr : "unexpected reply");
+	redisFree(c->redis);
+	c->redis = NULL;
+	/* A prepared connection may have died unseen: one fresh try. */
+	return fresh ? -1 : redis_open(c);
 }
 
 /* From request to 101.  Returns 0 when upgraded, -1 when refused. */
@@ -107,22 +237,28 @@ static int
 upgrade(struct client *c)
 {
 	static struct ws_request req;
-	char head[WS_HEAD_MAX], err[128];
+	char head[WS_HEAD_MAX];
 	size_t len, hlen;
 	int r, status;
 
 	if ((r = http_read_head(c, head, &len, &hlen)) == 431)
 		return refuse(c, 431, "request head too large");
 	if (r != 0) {
+		stats_fail(FAIL_TIMEOUT);
 		log_info("%s: no complete request head", c->peer);
 		return -1;
 	}
 	if ((status = ws_request_parse(&req, head, hlen)) != 0)
 		return refuse(c, status, "malformed request");
-	if (strcmp(req.path, "/healthz") == 0 && !ws_request_is_upgrade(&req) &&
-	    strcmp(req.method, "GET") == 0) {
-		health(c);
-		return -1;
+	if (!ws_request_is_upgrade(&req) && strcmp(req.method, "GET") == 0) {
+		if (strcmp(req.path, "/healthz") == 0) {
+			health(c);
+			return -1;
+		}
+		if (strcmp(req.path, "/metrics") == 0) {
+			metrics(c);
+			return -1;
+		}
 	}
 	if ((status = ws_request_check(&req)) != 0)
 		return refuse(c, status, status == 405 ? "GET only" :
@@ -139,15 +275,8 @@ upgrade(struct client *c)
 	    c->user, c->channel, sizeof(c->channel)) == -1)
 		return refuse(c, 400, "invalid user name");
 
-	if ((c->redis = sub_connect(c->conf, err, sizeof(err))) == NULL) {
-		log_warnx("%s: redis: %s", c->peer, err);
+	if (redis_open(c) == -1)
 		return refuse(c, 503, "redis unavailable");
-	}
-	if (c->channel[0] != '\0' && sub_subscribe(c->redis, c->channel) == -1) {
-		log_warnx("%s: SUBSCRIBE %s failed: %s", c->peer, c->channel,
-		    c->redis->err ? c->redis->errstr : "unexpected reply");
-		return refuse(c, 503, "redis unavailable");
-	}
 	if (http_switch(c, req.key) == -1) {
 		log_info("%s: could not send 101", c->peer);
 		return -1;
@@ -174,11 +303,13 @@ tls_accept(struct client *c)
 	}
 	while ((r = io_tls_accept(&c->io, &why)) == 0)
 		if (http_wait(c, 0, deadline) != 1) {
+			stats_fail(FAIL_TLS);
 			log_info("%s: TLS handshake not done in time",
 			    c->peer);
 			return -1;
 		}
 	if (r == -1) {
+		stats_fail(FAIL_TLS);
 		log_info("%s: TLS handshake failed: %s", c->peer, why);
 		return -1;
 	}
@@ -201,6 +332,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	c.started = now_ms();
 	signals_init(&c);
 	setproctitle("handshake %s", peer);
+	stats_state(SLOT_HANDSHAKE, NULL, peer);
 
 	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
@@ -227,10 +359,13 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 		c.deadline = now_ms() + conf->identify_timeout;
 		setproctitle("identify %s", peer);
 	}
+	stats_state(SLOT_OPEN, c.user, NULL);
 	log_debug("%s: upgraded%s%s", peer, c.user[0] ? " as " : "", c.user);
 
 	client_loop(&c);
 
+	stats_io(c.msgs_in, c.bytes_in, c.msgs_out, c.bytes_out);
+	stats_close(c.close_code);
 	sub_close(c.redis, c.channel);
 	io_free(&c.io);
 	close(fd);

@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+struct stats;
+
 #define USER_NAME_MAX		128
 #define CHANNEL_PREFIX_MAX	128
 #define REDIS_HOST_MAX		255
@@ -50,6 +52,16 @@ struct child_conf {
 	int		 jwt_leeway;			/* seconds */
 	int		 jwt_expired_close;	/* close at exp, or keep */
 
+	/* Addresses that may GET /metrics; none listed = any. */
+	struct metrics_net {
+		int		family;
+		unsigned char	addr[16];
+		int		prefix;
+	}	metrics_allow[ORIGIN_MAX];
+	int	nmetrics_allow;
+
+	struct stats	*stats;		/* shared scoreboard, or NULL */
+
 	/* Browser origins allowed; none listed = any origin. */
 	char	allow_origin[ORIGIN_MAX][NAME_MAX_LEN + 1];
 	int	nallow_origin;
@@ -63,6 +75,9 @@ struct child_conf {
  */
 int	child_serve(const struct child_conf *, int fd, const char *peer,
 	    int tls);
+
+/* In a spare, before a client comes: connect to Redis ahead of time. */
+void	child_prepare(const struct child_conf *);
 
 /* Username rules, shared with tests: 1 when name is acceptable. */
 int	user_name_valid(const char *name, size_t len);

@@ -70,6 +70,8 @@ int	http_wait(struct client *, short events, int64_t deadline);
 int	http_read_head(struct client *, char *buf, size_t *len,
 	    size_t *head_len);
 int	http_respond(struct client *, int status, const char *body);
+int	http_send(struct client *, int status, const char *type,
+	    const char *body, size_t len);
 int	http_switch(struct client *, const char *key);
 
 /* auth.c */

@@ -113,6 +113,25 @@ status_text(int status)
 	}
 }
 
+/* A complete response with a body of any type. */
+int
+http_send(struct client *c, int status, const char *type, const char *body,
+    size_t len)
+{
+	char head[256];
+	int n;
+
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+	    status, status_text(status), type, len);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -1;
+	if (write_all(c, head, (size_t)n) == -1)
+		return -1;
+	return write_all(c, body, len);
+}
+
 /* body is one line of text, sent with a newline. */
 int
 http_respond(struct client *c, int status, const char *body)

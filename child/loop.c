@@ -22,9 +22,12 @@
 
 #include "../master/log.h"
 #include "client.h"
+#include "stats.h"
 #include "subscriber.h"
 
 #define OUT_KEEP	(64 * 1024)	/* free a larger buffer once empty */
+#define BATCH_MAX	(32 * 1024)	/* frames gathered for one write */
+#define COPY_MAX	(16 * 1024)	/* larger payloads are not copied */
 /*
  * Above this much unsent output, pings from the client go unanswered
  * (RFC 6455 5.5.3 allows answering only the latest), so a client that
@@ -178,6 +181,7 @@ identify(struct client *c, const struct ws_event *ev)
 	c->state = CS_OPEN;
 	c->deadline = 0;
 	setproctitle("%s %s", c->user, c->peer);
+	stats_state(SLOT_OPEN, c->user, NULL);
 	log_info("%s: identified as %s", c->peer, c->user);
 	if (sub_subscribe(c->redis, c->channel) == -1)
 		redis_lost(c, now_ms());	/* retried like a restart */
@@ -274,35 +278,69 @@ client_read(struct client *c)
 		client_input(c, c->in, (size_t)n);
 }
 
-/* Turn read Redis replies into frames while the socket keeps up. */
+/* A frame into the output buffer, to go out with others in one write. */
+static int
+queue_frame(struct client *c, int opcode, const void *data, size_t len)
+{
+	uint8_t hdr[WS_FRAME_HEADER_MAX];
+	size_t hlen = ws_frame_header(hdr, opcode, 1, len);
+
+	if (out_append(&c->out, hdr, hlen) == -1 ||
+	    out_append(&c->out, data, len) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * Turn read Redis replies into frames while the socket keeps up.  Small
+ * frames are gathered and written together, so a burst of messages costs
+ * a few writes, not one each; a large payload is written straight from
+ * hiredis' buffer instead of being copied.
+ */
 static void
 deliver(struct client *c)
 {
 	redisReply *reply;
 	const char *payload;
 	size_t len;
-	int r, op;
+	int r, op, taken;
 
 	while (c->state == CS_OPEN && !out_pending(c)) {
-		r = sub_next(c->redis, &reply, &payload, &len);
-		if (r == 0)
-			return;
-		if (r == -1) {
-			log_warnx("%s: redis protocol error", c->peer);
-			client_close(c, WS_CLOSE_INTERNAL, "redis error",
-			    "server");
-			return;
+		for (taken = 0; c->out.len < BATCH_MAX; taken++) {
+			if ((r = sub_next(c->redis, &reply, &payload,
+			    &len)) == 0)
+				break;
+			if (r == -1) {
+				log_warnx("%s: redis protocol error", c->peer);
+				client_close(c, WS_CLOSE_INTERNAL,
+				    "redis error", "server");
+				return;
+			}
+			op = ws_utf8_valid((const uint8_t *)payload, len) ?
+			    WS_OP_TEXT : WS_OP_BINARY;
+			if (len <= COPY_MAX)
+				r = queue_frame(c, op, payload, len);
+			else if ((r = out_flush(c)) == 0)
+				r = send_frame(c, op, payload, len);
+			freeReplyObject(reply);
+			if (r == -1) {
+				fail(c, WS_CLOSE_ABNORMAL, "write error",
+				    "server");
+				return;
+			}
+			c->msgs_out++;
+			c->bytes_out += len;
+			if (len > COPY_MAX && out_pending(c)) {
+				taken++;
+				break;
+			}
 		}
-		op = ws_utf8_valid((const uint8_t *)payload, len) ?
-		    WS_OP_TEXT : WS_OP_BINARY;
-		r = send_frame(c, op, payload, len);
-		freeReplyObject(reply);
-		if (r == -1) {
+		if (out_flush(c) == -1) {
 			fail(c, WS_CLOSE_ABNORMAL, "write error", "server");
 			return;
 		}
-		c->msgs_out++;
-		c->bytes_out += len;
+		if (taken == 0)
+			return;
 	}
 }
 
@@ -454,6 +492,7 @@ client_loop(struct client *c)
 		}
 		if (c->state != CS_DONE)
 			timers(c, now);
+		stats_io(c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out);
 	}
 	return 0;
 }

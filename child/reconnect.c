@@ -14,6 +14,7 @@
 
 #include "../master/log.h"
 #include "client.h"
+#include "stats.h"
 #include "subscriber.h"
 
 #define RETRY_FIRST_MS	50
@@ -34,6 +35,7 @@ redis_lost(struct client *c, int64_t now)
 		return;
 	}
 	log_warnx("%s: redis connection lost: %s", c->peer, why);
+	stats_redis(0);
 	redisFree(c->redis);
 	c->redis = NULL;
 	if (c->conf->redis_retry_timeout <= 0) {
@@ -57,6 +59,7 @@ redis_retry(struct client *c, int64_t now)
 		log_info("%s: resubscribed to %s after %lld ms", c->peer,
 		    c->channel, (long long)(now_ms() - c->redis_lost_at));
 		c->redis_lost_at = c->redis_retry_at = 0;
+		stats_redis(1);
 		return;
 	}
 	if (c->redis != NULL) {

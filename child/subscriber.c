@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "subscriber.h"
@@ -111,10 +112,26 @@ sub_ping(redisContext *c)
 	return ok ? 0 : -1;
 }
 
+/*
+ * Read what is there, in one large non-blocking read (hiredis' own reads
+ * are 16 KiB), and hand it to the reply parser.
+ */
 int
 sub_read(redisContext *c)
 {
-	return redisBufferRead(c) == REDIS_OK ? 0 : -1;
+	char buf[64 * 1024];
+	ssize_t n;
+
+	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n > 0)
+		return redisReaderFeed(c->reader, buf, (size_t)n) == REDIS_OK ?
+		    0 : -1;
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	c->err = n == 0 ? REDIS_ERR_EOF : REDIS_ERR_IO;
+	snprintf(c->errstr, sizeof(c->errstr), "%s", n == 0 ?
+	    "server closed the connection" : strerror(errno));
+	return -1;
 }
 
 int

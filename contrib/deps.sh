@@ -26,6 +26,9 @@ PACKAGES="
 	chromium
 	chromium-driver
 	python3-selenium
+	mandoc
+	systemd
+	openbsd-inetd
 "
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

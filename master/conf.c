@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 
 #include <bsd/string.h>
 
@@ -55,6 +56,10 @@ enum ktype {
 	K_JWT_SECRET,
 	K_JWT_SECRET_FILE,
 	K_JWT_KEY_FILE,
+	K_LOG_TARGET,	/* stderr, syslog or an absolute path */
+	K_FACILITY,
+	K_YESNO,
+	K_NET,		/* address or address/prefix */
 };
 
 struct key {
@@ -109,6 +114,12 @@ static const struct key keys[] = {
 	{ "jwt_audience", K_STRING, F(child.jwt_audience), 0, 0 },
 	{ "jwt_issuer", K_STRING, F(child.jwt_issuer), 0, 0 },
 	{ "jwt_expired", K_BOOL_CLOSE, N(child.jwt_expired_close), 0, 0 },
+	{ "log_target", K_LOG_TARGET, F(log_target), 0, 0 },
+	{ "syslog_facility", K_FACILITY, N(syslog_facility), 0, 0 },
+	{ "pidfile", K_PATH, F(pidfile), 0, 0 },
+	{ "daemonize", K_YESNO, N(daemonize), 0, 0 },
+	{ "inetd_tls", K_YESNO, N(inetd_tls), 0, 0 },
+	{ "metrics_allow", K_NET, 0, 0, 0, 0 },
 };
 
 static void
@@ -267,8 +278,8 @@ read_secret_file(struct parse *p, const char *key, const char *path,
 		perr(p, "%s %s: %s", key, path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
-		log_warnx("%s:%d: %s %s is readable by group or others",
+	if (fstat(fd, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warnx("%s:%d: %s %s is readable by others",
 		    p->path, p->line, key, path);
 	while ((size_t)total < size &&
 	    (n = read(fd, buf + total, size - (size_t)total)) > 0)
@@ -306,6 +317,9 @@ conf_init(struct conf *c)
 	c->child.redis_retry_timeout = UNSET;
 	c->child.jwt_leeway = UNSET;
 	c->child.jwt_expired_close = UNSET;
+	c->syslog_facility = UNSET;
+	c->daemonize = UNSET;
+	c->inetd_tls = UNSET;
 }
 
 #define DEFAULT(field, value)	do {		\
@@ -341,6 +355,42 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->child.redis_retry_timeout, 5000);
 	DEFAULT(c->child.jwt_leeway, 30);
 	DEFAULT(c->child.jwt_expired_close, 1);
+	DEFAULT(c->syslog_facility, log_facility_parse("daemon"));
+	DEFAULT(c->daemonize, 0);
+	DEFAULT(c->inetd_tls, 0);
+	if (c->log_target[0] == '\0')
+		strlcpy(c->log_target, "stderr", sizeof(c->log_target));
+}
+
+/* "192.0.2.0/24", "2001:db8::/32" or a single address. */
+static int
+parse_net(const char *s, struct metrics_net *n)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	long long prefix;
+	int max;
+
+	if (len == 0 || len >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	if (inet_pton(AF_INET, addr, n->addr) == 1) {
+		n->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, n->addr) == 1) {
+		n->family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	n->prefix = max;
+	if (slash != NULL) {
+		if (parse_int(slash + 1, 0, max, &prefix) == -1)
+			return -1;
+		n->prefix = (int)prefix;
+	}
+	return 0;
 }
 
 static const struct key *
@@ -509,6 +559,39 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 		cc->jwt_secret_len = n > 0 ? (size_t)n : 0;
 		p->secret_line = p->line;
 		break;
+	case K_LOG_TARGET:
+		if (strcmp(value, "stderr") != 0 && strcmp(value, "syslog") != 0 &&
+		    *value != '/')
+			perr(p, "%s: \"%s\" is not stderr, syslog or an "
+			    "absolute path", name, value);
+		else if (strlcpy(field, value, k->size) >= k->size)
+			perr(p, "%s: too long", name);
+		break;
+	case K_FACILITY:
+		if ((*(int *)field = log_facility_parse(value)) == -1) {
+			*(int *)field = UNSET;
+			perr(p, "%s: \"%s\" is not daemon, user or local0 to "
+			    "local7", name, value);
+		}
+		break;
+	case K_YESNO:
+		if (strcmp(value, "yes") == 0)
+			*(int *)field = 1;
+		else if (strcmp(value, "no") == 0)
+			*(int *)field = 0;
+		else
+			perr(p, "%s: \"%s\" is not yes or no", name, value);
+		break;
+	case K_NET:
+		if (cc->nmetrics_allow == ORIGIN_MAX)
+			perr(p, "%s: at most %d", name, ORIGIN_MAX);
+		else if (parse_net(value,
+		    &cc->metrics_allow[cc->nmetrics_allow]) == -1)
+			perr(p, "%s: \"%s\" is not an address or "
+			    "address/prefix", name, value);
+		else
+			cc->nmetrics_allow++;
+		break;
 	case K_JWT_KEY_FILE:
 		if (*value != '/' || strlcpy(c->jwt_public_key_file, value,
 		    sizeof(c->jwt_public_key_file)) >=
@@ -528,14 +611,16 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 static void
 conf_check(struct parse *p, struct conf *c)
 {
+	struct stat st;
 	int i, tls = 0;
 	char err[256];
 
+	tls = c->inetd_tls;
 	for (i = 0; i < c->nlisten; i++)
 		tls |= c->listen[i].tls;
 	if (tls && (c->tls_certificate[0] == '\0' || c->tls_key[0] == '\0')) {
-		perr(p, "a listen address has tls but tls_certificate and "
-		    "tls_key are not both set");
+		perr(p, "TLS is used (listen ... tls or inetd_tls) but "
+		    "tls_certificate and tls_key are not both set");
 		return;
 	}
 	if (tls && (c->child.tls_ctx = tls_ctx_load(c->tls_certificate,
@@ -545,6 +630,15 @@ conf_check(struct parse *p, struct conf *c)
 	}
 	if (c->group[0] != '\0' && c->user[0] == '\0')
 		perr(p, "group is set but user is not");
+	if (c->chroot[0] != '\0' && c->user[0] == '\0')
+		perr(p, "chroot is set but user is not (root can leave a "
+		    "chroot)");
+	if (c->child.redis_username[0] != '\0' &&
+	    c->child.redis_password[0] == '\0')
+		perr(p, "redis_username is set but no redis_password");
+	if (tls && stat(c->tls_key, &st) == 0 && (st.st_mode & S_IROTH))
+		log_warnx("%s: tls_key %s is readable by others", p->path,
+		    c->tls_key);
 	if (c->child.jwt_secret_len > 0 && c->child.jwt_secret_len < 32) {
 		p->line = p->secret_line;
 		log_warnx("%s:%d: the JWT secret is shorter than 32 bytes",
@@ -718,4 +812,16 @@ conf_print(const struct conf *c, FILE *f)
 	print_string(f, "jwt_audience", cc->jwt_audience);
 	print_string(f, "jwt_issuer", cc->jwt_issuer);
 	fprintf(f, "jwt_expired %s\n", cc->jwt_expired_close ? "close" : "keep");
+	fprintf(f, "log_target %s\n", c->log_target);
+	fprintf(f, "syslog_facility %s\n", log_facility_name(c->syslog_facility));
+	print_string(f, "pidfile", c->pidfile);
+	fprintf(f, "daemonize %s\n", c->daemonize ? "yes" : "no");
+	fprintf(f, "inetd_tls %s\n", c->inetd_tls ? "yes" : "no");
+	for (i = 0; i < cc->nmetrics_allow; i++) {
+		char a[INET6_ADDRSTRLEN];
+		const struct metrics_net *n = &cc->metrics_allow[i];
+
+		inet_ntop(n->family, n->addr, a, sizeof(a));
+		fprintf(f, "metrics_allow %s/%d\n", a, n->prefix);
+	}
 }

@@ -35,6 +35,11 @@ struct conf {
 	char			redis_password_file[PATH_MAX];
 	char			jwt_secret_file[PATH_MAX];
 	char			jwt_public_key_file[PATH_MAX];
+	char			log_target[PATH_MAX];	/* stderr, syslog, file */
+	int			syslog_facility;
+	char			pidfile[PATH_MAX];
+	int			daemonize;
+	int			inetd_tls;	/* -i speaks TLS */
 	struct child_conf	child;	/* what each child is handed */
 };
 

@@ -25,6 +25,7 @@ struct listener {
 
 static struct listener	listeners[LISTEN_MAX];
 static int		nlisteners;
+static int		activated;	/* sockets came from systemd */
 
 void
 sockaddr_name(const void *sa, char *buf, size_t len)
@@ -104,10 +105,36 @@ bind_one(const struct conf_listen *l)
 	return bound > 0 ? 0 : -1;
 }
 
+void
+listen_adopt(int fd, int tls)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct listener *l;
+
+	if (nlisteners == LISTEN_MAX)
+		return;
+	l = &listeners[nlisteners++];
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->addr.tls = tls;
+	l->keep = 1;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		sockaddr_name(&ss, l->name, sizeof(l->name));
+	else
+		snprintf(l->name, sizeof(l->name), "descriptor %d", fd);
+	log_info("listening on %s%s (from systemd)", l->name,
+	    tls ? " (TLS)" : "");
+	activated = 1;
+}
+
 int
 listen_update(const struct conf *conf)
 {
 	int i, j, have, failed = 0;
+
+	if (activated)
+		return 0;	/* systemd owns the sockets; listen is unused */
 
 	for (i = 0; i < nlisteners; i++) {
 		listeners[i].keep = 0;

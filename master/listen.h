@@ -18,6 +18,8 @@
  */
 int	listen_update(const struct conf *);
 void	listen_close_all(void);
+/* Take a listening socket made by someone else (socket activation). */
+void	listen_adopt(int fd, int tls);
 /* Fill pfd with the listeners; returns how many. */
 int	listen_pollfds(struct pollfd *, int max);
 /* 1 when clients on this listening socket speak TLS. */

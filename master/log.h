@@ -1,5 +1,6 @@
 /*
- * log.h -- logging for master and children, after OpenBSD's log.c.
+ * log.h -- logging for master and children, after OpenBSD's log.c, to
+ * standard error, syslog or a file.
  * The *_warn and fatal variants append strerror(errno); the x variants
  * do not.  Each line is written with one write(2) so lines from many
  * processes do not interleave.
@@ -15,6 +16,10 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO,
 void	log_init(int level);
 void	log_setlevel(int level);
 void	log_setfd(int fd);		/* default: standard error */
+int	log_getfd(void);		/* -1 when logging to syslog */
+int	log_open(const char *target, int facility);
+int	log_facility_parse(const char *);	/* -1 when unknown */
+const char *log_facility_name(int);
 int	log_getlevel(void);
 void	log_procinit(const char *name);	/* "master", "child" ... */
 int	log_level_parse(const char *);	/* -1 when unknown */

@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <bsd/libutil.h>
 #include <bsd/unistd.h>
 
 #include <openssl/ssl.h>
@@ -28,6 +30,8 @@
 #include "log.h"
 #include "priv.h"
 #include "proc.h"
+#include "scoreboard.h"
+#include "systemd.h"
 
 #define WSPUBSUB_VERSION	"0.1.0"
 #define ACCEPT_BATCH		64
@@ -36,11 +40,13 @@
 #define REFUSED_MAX		64	/* 503s waiting for the peer */
 #define REFUSED_LINGER_MS	1000
 
-static volatile sig_atomic_t got_sighup, got_sigterm, got_sigchld;
+static volatile sig_atomic_t got_sighup, got_sigterm, got_sigchld, got_sigusr2;
 
 static struct conf	 conf;
 static const char	*conf_path = "wspubsub.conf";
 static int		 conf_dirfd = -1;	/* kept across chroot */
+static struct stats	*scoreboard;
+static struct pidfh	*pidfh;
 static int64_t		 accept_paused_until, spawn_throttled_until;
 static int		 full_logged;
 
@@ -64,6 +70,9 @@ on_signal(int sig)
 		break;
 	case SIGCHLD:
 		got_sigchld = 1;
+		break;
+	case SIGUSR2:
+		got_sigusr2 = 1;
 		break;
 	default:
 		got_sigterm = 1;
@@ -97,23 +106,35 @@ open_conf_dir(void)
 static void __attribute__((noreturn))
 usage(int help)
 {
-	fprintf(help ? stdout : stderr, "usage: wspubsub [-htTv] [-f file]\n");
+	fprintf(help ? stdout : stderr,
+	    "usage: wspubsub [-DhitTv] [-f file]\n");
 	exit(help ? 0 : 2);
 }
 
 static void
 title_update(void)
 {
+	if (scoreboard != NULL)
+		scoreboard->spare = proc_count(PROC_SPARE);
 	setproctitle("master [%d/%d clients, %d spare]",
 	    proc_count(PROC_BUSY), conf.max_connections,
 	    proc_count(PROC_SPARE));
 }
 
 static void
-refuse(int fd, int status)
+refuse(int fd, int status, int tls)
 {
 	const char *body = status == 429 ? "too many connections from here" :
 	    "server is full";
+
+	if (scoreboard != NULL)
+		__atomic_fetch_add(status == 429 ? &scoreboard->refused_per_ip :
+		    &scoreboard->refused_full, 1, __ATOMIC_RELAXED);
+	if (tls) {
+		/* No TLS in the master: a plaintext answer would be noise. */
+		close(fd);
+		return;
+	}
 	char resp[256];
 	int n;
 
@@ -169,7 +190,7 @@ dispatch(int fd, const char *peer, int tls)
 			    "clients", conf.max_connections);
 			full_logged = 1;
 		}
-		refuse(fd, 503);
+		refuse(fd, 503, tls);
 		return;
 	}
 	if (full_logged) {
@@ -180,7 +201,7 @@ dispatch(int fd, const char *peer, int tls)
 	    proc_count_host(peer) >= conf.max_connections_per_ip) {
 		log_info("%s: max_connections_per_ip (%d) reached", peer,
 		    conf.max_connections_per_ip);
-		refuse(fd, 429);
+		refuse(fd, 429, tls);
 		return;
 	}
 	for (tries = 0; tries < 3; tries++) {
@@ -197,7 +218,7 @@ dispatch(int fd, const char *peer, int tls)
 		p->state = PROC_RETIRING;
 	}
 	log_warnx("%s: no child to serve the client", peer);
-	refuse(fd, 503);
+	refuse(fd, 503, tls);
 }
 
 static void
@@ -248,7 +269,7 @@ spares_refill(int64_t now)
 static void
 reap(int64_t now)
 {
-	int idle = reap_children();
+	int idle = reap_children(conf.child.stats);
 
 	if (idle > 0 && !got_sigterm) {
 		/* Spares should not die unused: something is wrong. */
@@ -291,6 +312,7 @@ reload(void)
 	int failed;
 
 	log_info("SIGHUP: reloading %s", conf_path);
+	systemd_notify("RELOADING=1");
 	if (reload_read(&next) == -1) {
 		log_error("%s: not reloaded, keeping the running "
 		    "configuration", conf_path);
@@ -298,18 +320,83 @@ reload(void)
 	}
 	if (strcmp(next.user, conf.user) != 0 ||
 	    strcmp(next.group, conf.group) != 0 ||
-	    strcmp(next.chroot, conf.chroot) != 0)
+	    strcmp(next.chroot, conf.chroot) != 0) {
 		log_warnx("user, group and chroot changes take effect at the "
 		    "next start");
+		/* What runs is what -T and the next reload compare with. */
+		memcpy(next.user, conf.user, sizeof(next.user));
+		memcpy(next.group, conf.group, sizeof(next.group));
+		memcpy(next.chroot, conf.chroot, sizeof(next.chroot));
+	}
 	old = conf;
 	conf = next;
 	conf_free(&old);
+	conf.child.stats = scoreboard;
 	log_setlevel(conf.log_level);
+	if (log_open(conf.log_target, conf.syslog_facility) == -1)
+		log_warn("log_target %s", conf.log_target);
 	if ((failed = listen_update(&conf)) > 0)
 		log_error("%d listen address(es) could not be bound", failed);
 	proc_retire_spares();
 	spawn_throttled_until = 0;
 	log_info("configuration reloaded");
+	systemd_notify("READY=1");
+}
+
+/*
+ * -i: serve the one client on standard input, as inetd and systemd's
+ * Accept=yes run us, with no master.  Under inetd standard error is the
+ * socket too, so logging moves to syslog unless a file is configured.
+ */
+static int
+inetd_main(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct stat st;
+	char peer[PEER_MAX];
+	int fd, err_is_socket;
+
+	err_is_socket = fstat(STDERR_FILENO, &st) == 0 && S_ISSOCK(st.st_mode);
+	if (strcmp(conf.log_target, "stderr") == 0 && err_is_socket)
+		log_open("syslog", conf.syslog_facility);
+	else if (log_open(conf.log_target, conf.syslog_facility) == -1)
+		fatal("log_target %s", conf.log_target);
+	log_procinit("inetd");
+	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1)
+		fatal("-i: standard input is not a connected socket");
+	sockaddr_name(&ss, peer, sizeof(peer));
+	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
+		fatalx("OpenSSL initialisation failed");
+	if (priv_drop(&conf) == -1)
+		fatalx("could not drop privileges; exiting");
+	/* Keep one descriptor for the client, so closing it ends TCP. */
+	if ((fd = dup(STDIN_FILENO)) == -1)
+		fatal("dup");
+	if (err_is_socket)
+		(void)freopen("/dev/null", "w", stderr);
+	(void)freopen("/dev/null", "r", stdin);
+	(void)freopen("/dev/null", "w", stdout);
+	child_serve(&conf.child, fd, peer, conf.inetd_tls);
+	return 0;
+}
+
+/*
+ * SIGUSR2, for a binary upgrade: stop accepting and leave, but let the
+ * children that serve clients finish on their own.  A new master (the
+ * new binary) then binds the same addresses.
+ */
+static void
+upgrade_exit(void)
+{
+	log_info("SIGUSR2: leaving %d clients to their children and exiting",
+	    proc_count(PROC_BUSY));
+	systemd_notify("STOPPING=1");
+	listen_close_all();
+	proc_retire_spares();
+	if (pidfh != NULL)
+		pidfile_remove(pidfh);
+	exit(0);
 }
 
 /* Stop accepting, tell every child, wait up to shutdown_timeout. */
@@ -321,6 +408,9 @@ shutdown_all(const sigset_t *waitmask)
 	int i;
 
 	log_info("shutting down %d children", proc_total());
+	systemd_notify("STOPPING=1");
+	if (scoreboard != NULL)
+		scoreboard->shutting_down = 1;
 	listen_close_all();
 	for (i = 0; i < nrefused; i++)
 		close(refused[i].fd);
@@ -332,12 +422,12 @@ shutdown_all(const sigset_t *waitmask)
 		ts.tv_sec = left / 1000;
 		ts.tv_nsec = (left % 1000) * 1000000;
 		got_sigchld = 0;
-		reap_children();
+		reap_children(conf.child.stats);
 		if (proc_total() == 0)
 			break;
 		(void)ppoll(NULL, 0, &ts, waitmask);
 	}
-	reap_children();
+	reap_children(conf.child.stats);
 	if (proc_total() > 0) {
 		log_warnx("%d children still running after %d ms; killing",
 		    proc_total(), conf.shutdown_timeout);
@@ -365,6 +455,10 @@ master_loop(const sigset_t *waitmask)
 		now = monotime_ms();
 		if (got_sigterm)
 			return;
+		if (got_sigusr2) {
+			upgrade_exit();
+			return;
+		}
 		if (got_sigchld) {
 			got_sigchld = 0;
 			reap(now);
@@ -422,12 +516,18 @@ main(int argc, char *argv[], char *envp[])
 	struct sigaction sa;
 	sigset_t block, waitmask;
 	char accept[WS_ACCEPT_LEN + 1];
-	int ch, test = 0, dump = 0;
+	int ch, test = 0, dump = 0, inetd = 0, detach = 0, activated;
 
 	setproctitle_init(argc, argv, envp);
 	log_init(LOG_LEVEL_INFO);
-	while ((ch = getopt(argc, argv, "f:htTv")) != -1) {
+	while ((ch = getopt(argc, argv, "Df:hitTv")) != -1) {
 		switch (ch) {
+		case 'D':
+			detach = 1;
+			break;
+		case 'i':
+			inetd = 1;
+			break;
 		case 'f':
 			conf_path = optarg;
 			break;
@@ -464,6 +564,8 @@ main(int argc, char *argv[], char *envp[])
 		return 0;
 	}
 	log_setlevel(conf.log_level);
+	if (inetd)
+		return inetd_main();
 
 	/*
 	 * Load OpenSSL's configuration and providers once, here, instead of
@@ -475,20 +577,54 @@ main(int argc, char *argv[], char *envp[])
 	    strcmp(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0)
 		fatalx("OpenSSL self-test failed");
 
-	/* Nothing inherited beyond stdio belongs to us. */
-	closefrom(STDERR_FILENO + 1);
+	/* Nothing inherited beyond stdio (and systemd's sockets) is ours. */
+	activated = systemd_adopt_listeners();
+	closefrom(STDERR_FILENO + 1 + activated);
+	if (log_open(conf.log_target, conf.syslog_facility) == -1)
+		fatal("log_target %s", conf.log_target);
+	if (conf.pidfile[0] != '\0') {
+		pid_t other;
+
+		if ((pidfh = pidfile_open(conf.pidfile, 0644, &other)) == NULL) {
+			if (errno == EEXIST)
+				fatalx("already running as pid %ld (%s)",
+				    (long)other, conf.pidfile);
+			fatal("pidfile %s", conf.pidfile);
+		}
+	}
+	if (detach || conf.daemonize) {
+		if (conf_path[0] != '/' && (conf_path = realpath(conf_path,
+		    NULL)) == NULL)
+			fatal("realpath");
+		if (strcmp(conf.log_target, "stderr") == 0) {
+			log_open("syslog", conf.syslog_facility);
+			log_info("detached: logging to syslog");
+		}
+		if (daemon(0, 0) == -1)
+			fatal("daemon");
+	}
+	if (pidfh != NULL && pidfile_write(pidfh) == -1)
+		fatal("pidfile %s", conf.pidfile);
+
+	/* One slot per child the master may ever have at once. */
+	if ((scoreboard = scoreboard_create(conf.max_connections +
+	    conf.spare_children + 64)) == NULL)
+		fatalx("could not create the scoreboard");
+	conf.child.stats = scoreboard;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGCHLD);
+	sigaddset(&block, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &block, &waitmask) == -1)
 		fatal("sigprocmask");
 	sigdelset(&waitmask, SIGHUP);
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGINT);
 	sigdelset(&waitmask, SIGCHLD);
+	sigdelset(&waitmask, SIGUSR2);
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_signal;
@@ -496,6 +632,7 @@ main(int argc, char *argv[], char *envp[])
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
@@ -510,7 +647,10 @@ main(int argc, char *argv[], char *envp[])
 	    conf.child.redis_socket[0] ? conf.child.redis_socket :
 	    conf.child.redis_host, conf.spare_children, conf.max_connections);
 
+	systemd_notify("READY=1");
 	master_loop(&waitmask);
 	shutdown_all(&waitmask);
+	if (pidfh != NULL)
+		pidfile_remove(pidfh);
 	return 0;
 }

@@ -31,6 +31,7 @@ proc_add(pid_t pid, int chan)
 	n->pid = pid;
 	n->chan = chan;
 	n->state = PROC_SPARE;
+	n->slot = -1;
 	return n;
 }
 

@@ -20,6 +20,7 @@ struct proc {
 	int		 chan;		/* master's end; -1 once busy */
 	enum proc_state	 state;
 	char		 peer[PEER_MAX];
+	int		 slot;		/* in the scoreboard, or -1 */
 };
 
 /* proc.c: the table. */
@@ -40,6 +41,7 @@ struct proc	*spawn_spare(const struct conf *);
 int		 spawn_handoff(struct proc *, int fd, const char *peer, int tls);
 
 /* reap.c: collect exited children; returns how many spares died idle. */
-int		 reap_children(void);
+struct stats;
+int		 reap_children(struct stats *);
 
 #endif /* MASTER_PROC_H */

@@ -9,9 +9,10 @@
 
 #include "log.h"
 #include "proc.h"
+#include "scoreboard.h"
 
 int
-reap_children(void)
+reap_children(struct stats *sb)
 {
 	struct proc *p;
 	int status, idle_deaths = 0;
@@ -45,6 +46,7 @@ reap_children(void)
 			    p->peer[0] ? p->peer : "spare");
 		if (p->state == PROC_SPARE)
 			idle_deaths++;
+		scoreboard_release(sb, p->slot);
 		proc_remove(p);
 	}
 	return idle_deaths;

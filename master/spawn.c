@@ -9,6 +9,7 @@
  * channel tells a spare that it is no longer wanted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,10 @@
 #include "../child/child.h"
 #include "log.h"
 #include "proc.h"
+#include "scoreboard.h"
 
 #define CHAN_FD	3	/* where a child keeps its channel */
+#define LOG_FD	4	/* and its log file, if there is one */
 
 static void
 child_signals_reset(void)
@@ -62,6 +65,7 @@ spare_main(const struct conf *conf, int chan)
 	int fd = -1;
 
 	setproctitle("spare");
+	child_prepare(&conf->child);
 	for (;;) {
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = &iov;
@@ -94,28 +98,43 @@ struct proc *
 spawn_spare(const struct conf *conf)
 {
 	struct proc *p;
-	int pair[2];
+	int pair[2], slot, logfd;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == -1) {
 		log_warn("socketpair");
 		return NULL;
 	}
+	slot = scoreboard_claim(conf->child.stats);
 	switch ((pid = fork())) {
 	case -1:
 		log_warn("fork");
+		scoreboard_release(conf->child.stats, slot);
 		close(pair[0]);
 		close(pair[1]);
 		return NULL;
 	case 0:
 		log_procinit("child");
 		child_signals_reset();
-		/* Keep stdio and the channel; nothing else is ours. */
-		if (pair[1] != CHAN_FD) {
-			if (dup2(pair[1], CHAN_FD) == -1)
+		stats_attach(conf->child.stats, slot);
+		/*
+		 * Keep stdio, the channel and a log file, each at a known
+		 * place; nothing else is ours.  The log file is moved out of
+		 * the way first, since it may sit where the channel goes.
+		 */
+		logfd = log_getfd();
+		if (logfd > STDERR_FILENO &&
+		    (logfd = fcntl(logfd, F_DUPFD, LOG_FD + 1)) == -1)
+			_exit(1);
+		if (pair[1] != CHAN_FD && dup2(pair[1], CHAN_FD) == -1)
+			_exit(1);
+		if (logfd > STDERR_FILENO) {
+			if (dup2(logfd, LOG_FD) == -1)
 				_exit(1);
-		}
-		closefrom(CHAN_FD + 1);
+			log_setfd(LOG_FD);
+			closefrom(LOG_FD + 1);
+		} else
+			closefrom(CHAN_FD + 1);
 		spare_main(conf, CHAN_FD);
 	}
 	close(pair[1]);
@@ -123,8 +142,9 @@ spawn_spare(const struct conf *conf)
 		log_warnx("out of memory for the child table");
 		close(pair[0]);
 		kill(pid, SIGKILL);
-		return NULL;
+		return NULL;	/* the slot is released when it is reaped */
 	}
+	p->slot = slot;
 	log_debug("spare %ld forked", (long)pid);
 	return p;
 }

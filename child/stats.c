@@ -1,0 +1,213 @@
+/*
+ * stats.c -- a child's side of the scoreboard, and /metrics.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "stats.h"
+
+static struct stats	 *sb;
+static struct stats_slot *me;
+
+#define ADD(field, n)	__atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
+#define GET(field)	__atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+void
+stats_attach(struct stats *s, int i)
+{
+	sb = s;
+	me = s != NULL && i >= 0 && i < s->nslots ? &s->slot[i] : NULL;
+	if (me != NULL) {
+		me->pid = getpid();
+		me->state = SLOT_SPARE;
+	}
+}
+
+void
+stats_state(int state, const char *user, const char *peer)
+{
+	if (me == NULL)
+		return;
+	if (state == SLOT_HANDSHAKE) {
+		me->started = time(NULL);
+		me->msgs_in = me->bytes_in = me->msgs_out = me->bytes_out = 0;
+		strlcpy(me->peer, peer ? peer : "", sizeof(me->peer));
+		me->user[0] = '\0';
+	}
+	if (state == SLOT_OPEN) {
+		strlcpy(me->user, user ? user : "", sizeof(me->user));
+		ADD(sb->connections_total, 1);
+	}
+	me->state = state;
+}
+
+void
+stats_fail(enum stats_fail why)
+{
+	if (sb != NULL && why < FAIL_MAX)
+		ADD(sb->fail[why], 1);
+}
+
+void
+stats_io(uint64_t mi, uint64_t bi, uint64_t mo, uint64_t bo)
+{
+	if (me == NULL)
+		return;
+	me->msgs_in = mi;
+	me->bytes_in = bi;
+	me->msgs_out = mo;
+	me->bytes_out = bo;
+}
+
+void
+stats_redis(int reconnected)
+{
+	if (sb == NULL)
+		return;
+	if (reconnected)
+		ADD(sb->redis_reconnects, 1);
+	else
+		ADD(sb->redis_errors, 1);
+}
+
+void
+stats_close(unsigned int code)
+{
+	if (me == NULL)
+		return;
+	ADD(sb->msgs_in, me->msgs_in);
+	ADD(sb->bytes_in, me->bytes_in);
+	ADD(sb->msgs_out, me->msgs_out);
+	ADD(sb->bytes_out, me->bytes_out);
+	if (code >= 1000 && code < 1000 + STATS_CODES)
+		ADD(sb->close_codes[code - 1000], 1);
+	else
+		ADD(sb->close_codes[STATS_CODES], 1);
+	me->msgs_in = me->bytes_in = me->msgs_out = me->bytes_out = 0;
+	me->state = SLOT_FREE;
+}
+
+int
+stats_shutting_down(void)
+{
+	return sb != NULL && GET(sb->shutting_down);
+}
+
+struct out {
+	char	*buf;
+	size_t	 len, used;
+	int	 full;
+};
+
+static void
+put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->used, o->len - o->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->len - o->used)
+		o->full = 1;
+	else
+		o->used += (size_t)n;
+}
+
+static void
+metric(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP wspubsub_%s %s\n# TYPE wspubsub_%s %s\n", name, help,
+	    name, type);
+}
+
+int
+stats_render(char *buf, size_t len)
+{
+	static const char *const fails[FAIL_MAX] = {
+		"bad_request", "method", "version", "too_large",
+		"unauthorized", "forbidden", "redis", "timeout", "tls"
+	};
+	struct out o = { buf, len, 0, 0 };
+	uint64_t mi, bi, mo, bo;
+	int i, open = 0, handshake = 0;
+
+	if (sb == NULL)
+		return -1;
+	mi = GET(sb->msgs_in);
+	bi = GET(sb->bytes_in);
+	mo = GET(sb->msgs_out);
+	bo = GET(sb->bytes_out);
+	for (i = 0; i < sb->nslots; i++) {
+		const struct stats_slot *s = &sb->slot[i];
+		int st = GET(s->state);
+
+		if (st == SLOT_OPEN)
+			open++;
+		else if (st == SLOT_HANDSHAKE)
+			handshake++;
+		if (st == SLOT_OPEN || st == SLOT_HANDSHAKE) {
+			mi += GET(s->msgs_in);
+			bi += GET(s->bytes_in);
+			mo += GET(s->msgs_out);
+			bo += GET(s->bytes_out);
+		}
+	}
+	metric(&o, "connections", "gauge", "Clients connected now.");
+	put(&o, "wspubsub_connections{state=\"open\"} %d\n", open);
+	put(&o, "wspubsub_connections{state=\"handshake\"} %d\n", handshake);
+	metric(&o, "spare_children", "gauge", "Children waiting for a client.");
+	put(&o, "wspubsub_spare_children %d\n", GET(sb->spare));
+	metric(&o, "connections_total", "counter", "Upgraded connections.");
+	put(&o, "wspubsub_connections_total %llu\n",
+	    (unsigned long long)GET(sb->connections_total));
+	metric(&o, "handshake_failures_total", "counter",
+	    "Handshakes that did not end in 101, by reason.");
+	for (i = 0; i < FAIL_MAX; i++)
+		put(&o, "wspubsub_handshake_failures_total{reason=\"%s\"} "
+		    "%llu\n", fails[i], (unsigned long long)GET(sb->fail[i]));
+	metric(&o, "refused_total", "counter",
+	    "Clients refused by the master.");
+	put(&o, "wspubsub_refused_total{status=\"503\"} %llu\n",
+	    (unsigned long long)GET(sb->refused_full));
+	put(&o, "wspubsub_refused_total{status=\"429\"} %llu\n",
+	    (unsigned long long)GET(sb->refused_per_ip));
+	metric(&o, "messages_sent_total", "counter", "Messages to clients.");
+	put(&o, "wspubsub_messages_sent_total %llu\n", (unsigned long long)mo);
+	metric(&o, "bytes_sent_total", "counter",
+	    "Payload bytes to clients.");
+	put(&o, "wspubsub_bytes_sent_total %llu\n", (unsigned long long)bo);
+	metric(&o, "messages_received_total", "counter",
+	    "Messages from clients.");
+	put(&o, "wspubsub_messages_received_total %llu\n",
+	    (unsigned long long)mi);
+	metric(&o, "bytes_received_total", "counter",
+	    "Payload bytes from clients.");
+	put(&o, "wspubsub_bytes_received_total %llu\n",
+	    (unsigned long long)bi);
+	metric(&o, "redis_errors_total", "counter",
+	    "Redis connections lost while serving.");
+	put(&o, "wspubsub_redis_errors_total %llu\n",
+	    (unsigned long long)GET(sb->redis_errors));
+	metric(&o, "redis_reconnects_total", "counter",
+	    "Successful resubscriptions after a lost Redis connection.");
+	put(&o, "wspubsub_redis_reconnects_total %llu\n",
+	    (unsigned long long)GET(sb->redis_reconnects));
+	metric(&o, "close_codes_total", "counter",
+	    "Finished connections by close code (1006: no close frame).");
+	for (i = 0; i < STATS_CODES; i++)
+		if (GET(sb->close_codes[i]) != 0)
+			put(&o, "wspubsub_close_codes_total{code=\"%d\"} %llu\n",
+			    1000 + i,
+			    (unsigned long long)GET(sb->close_codes[i]));
+	put(&o, "wspubsub_close_codes_total{code=\"other\"} %llu\n",
+	    (unsigned long long)GET(sb->close_codes[STATS_CODES]));
+	return o.full ? -1 : (int)o.used;
+}
