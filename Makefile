@@ -6,6 +6,12 @@
 #   make test       unit tests, then integration and conformance tests
 #                   against the plain and the ASan+UBSan build
 #   make asan       build ./wspubsub-asan
+#   make stress     long abuse, leak and load runs (tests/stress/)
+#   make bench      the benchmark of issue 6 (contrib/bench/README.md)
+#   make install    install the binary, the man pages and (if absent) the
+#                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
+#   make uninstall  remove them (an edited configuration is kept)
+#   make lint-man   check the man pages with mandoc -T lint
 
 PKGS     = openssl hiredis libbsd jansson
 CC      ?= cc
@@ -21,9 +27,9 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
 CHILD_SRCS  = child/auth.c child/child.c child/http.c child/io.c child/loop.c \
 	      child/reconnect.c \
-	      child/subscriber.c child/user.c child/jwt.c
+	      child/stats.c child/subscriber.c child/user.c child/jwt.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
-	      master/priv.c master/tls.c \
+	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
 	      master/proc.c master/reap.c master/spawn.c
 SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
 HDRS        = $(wildcard ws/*.h child/*.h master/*.h)
@@ -43,7 +49,8 @@ FUZZ_FLAGS   = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/unit/test_jwt
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
-.PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps
+.PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps stress \
+	install uninstall lint-man
 
 all: wspubsub
 
@@ -67,7 +74,8 @@ build/asan/%.o: %.c $(HDRS)
 
 build/asan/tests/%: tests/unit/%.c $(LIB_SRCS:%.c=build/asan/%.o)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) \
+	@echo "TEST $@"
+	@$(CC) $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(CFLAGS) \
 	    $(SANITIZE) -o $@ $^ $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
@@ -76,6 +84,7 @@ unit: $(UNIT_BINS)
 integration: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
+	WSPUBSUB_TLS=1 WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
 
 # RFC 6455 conformance (Autobahn-style case groups), black-box.
 conformance: wspubsub wspubsub-asan
@@ -84,7 +93,8 @@ conformance: wspubsub wspubsub-asan
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) \
+	@echo "FUZZ $@"
+	@clang $(CPPFLAGS) $(WARN) -Wno-missing-prototypes $(FUZZ_FLAGS) \
 	    -o $@ $< $(LIB_SRCS) $(LDLIBS)
 
 # New inputs go to a scratch directory; the seed corpus stays as committed.
@@ -107,8 +117,21 @@ fuzz: $(FUZZ_BINS)
 fuzz-short:
 	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_SHORT)
 
-test: unit fuzz-short integration conformance
+test: lint-man unit fuzz-short integration conformance
 
+# Long abuse, leak and load runs (issue 3); not part of `test`.
+stress: wspubsub
+	WSPUBSUB=./wspubsub PYTHON=$(PYTHON) sh tests/stress/run.sh
+
+# The benchmark (issue 6): starts its own redis-server and ./wspubsub.
+BENCH_PKGS = hiredis openssl
+.PHONY: bench
+bench: wspubsub contrib/bench/wsbench
+	contrib/bench/wsbench -s ./wspubsub
+
+contrib/bench/wsbench: contrib/bench/wsbench.c
+	$(CC) -O2 -Wall -Wextra -Werror $(shell pkg-config --cflags $(BENCH_PKGS)) \
+	    -o $@ $< $(shell pkg-config --libs $(BENCH_PKGS)) -lm
 
 deps:
 	@sh contrib/deps.sh
@@ -116,5 +139,44 @@ deps:
 run: deps wspubsub
 	@sh contrib/run.sh
 
+# Installation.  The configuration is installed only when none exists, and
+# uninstalled only while it is still the shipped one.
+PREFIX     ?= /usr/local
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+MANPAGES    = master/wspubsub.8 master/wspubsub.conf.5
+
+install: wspubsub
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/wspubsub
+	install -m 755 wspubsub $(DESTDIR)$(PREFIX)/sbin/wspubsub
+	install -m 644 master/wspubsub.8 $(DESTDIR)$(MANDIR)/man8/wspubsub.8
+	install -m 644 master/wspubsub.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/wspubsub.conf.5
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/wspubsub/wspubsub.conf ]; then \
+	    echo "keeping $(DESTDIR)$(SYSCONFDIR)/wspubsub/wspubsub.conf"; \
+	else \
+	    echo "install -m 644 wspubsub.conf $(DESTDIR)$(SYSCONFDIR)/wspubsub/wspubsub.conf"; \
+	    install -m 644 wspubsub.conf \
+	        $(DESTDIR)$(SYSCONFDIR)/wspubsub/wspubsub.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/wspubsub \
+	    $(DESTDIR)$(MANDIR)/man8/wspubsub.8 \
+	    $(DESTDIR)$(MANDIR)/man5/wspubsub.conf.5
+	@conf=$(DESTDIR)$(SYSCONFDIR)/wspubsub/wspubsub.conf; \
+	if [ -e $$conf ] && ! cmp -s wspubsub.conf $$conf; then \
+	    echo "keeping $$conf (edited)"; \
+	else \
+	    rm -f $$conf; \
+	    rmdir $(DESTDIR)$(SYSCONFDIR)/wspubsub 2>/dev/null || true; \
+	fi
+
+# Fails on any mandoc message above STYLE (WARNING, ERROR, UNSUPP).
+lint-man:
+	mandoc -T lint -W warning $(MANPAGES)
+
 clean:
-	rm -rf build wspubsub wspubsub-asan
+	rm -rf build wspubsub wspubsub-asan contrib/bench/wsbench

@@ -4,6 +4,35 @@ import tempfile
 import pytest
 
 from harness import RedisServer, Wspubsub
+import harness
+
+
+# --- the suite over wss:// (WSPUBSUB_TLS=1) -----------------------------------
+# harness.py makes every server listen with tls and its helpers speak TLS.
+# Tests whose raw sockets cannot be wrapped (non-blocking sockets driven by
+# selectors, which would see SSLWantRead instead of BlockingIOError and miss
+# data buffered inside the TLS layer) or that need a browser or valgrind run
+# in the plain pass only.  Keys: file name, or "file::test" (any parameters).
+TLS_PLAIN_ONLY = {
+    "test_browser.py": "the browser test runs against ws:// only",
+    "test_valgrind.py": "valgrind runs in the plain pass only",
+    # The master speaks no TLS: on a tls listener it closes a client it
+    # refuses instead of answering 503 (test_security.py checks that).
+    "test_process.py::test_max_connections_refuses_with_503":
+        "a tls listener closes refused clients without a 503",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    if not harness.TLS:
+        return
+    for item in items:
+        fname = item.fspath.basename
+        base = item.originalname or item.name
+        why = TLS_PLAIN_ONLY.get("%s::%s" % (fname, base)) or \
+            TLS_PLAIN_ONLY.get(fname)
+        if why:
+            item.add_marker(pytest.mark.skip(reason="plain ws:// only: " + why))
 
 
 @pytest.fixture

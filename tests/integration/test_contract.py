@@ -18,8 +18,10 @@ import time
 import pytest
 import websockets
 
-from harness import (Wspubsub, close_code, frame, free_port, raw_request,
-                     read_frame, read_head, status_of, wait_for)
+from harness import (Wspubsub, client_connect, close_code, frame, free_port,
+                     raw_request, ws_scheme,
+                     read_frame, read_head, settled_redis_clients,
+                     status_of, wait_for)
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -76,9 +78,7 @@ def connect(server, path, **kw):
 
 def raw_open(port, path, host="127.0.0.1", family=socket.AF_INET):
     """Upgrade on a raw socket; returns (socket, bytes after the head)."""
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(T)
-    s.connect((host, port))
+    s = client_connect((host, port), T, family)
     s.sendall(raw_request(path))
     head, rest = read_head(s)
     assert status_of(head) == 101, head
@@ -87,7 +87,7 @@ def raw_open(port, path, host="127.0.0.1", family=socket.AF_INET):
 
 def http_get(port, path, host="127.0.0.1"):
     """A plain HTTP GET; returns (status, whole response)."""
-    with socket.create_connection((host, port), T) as s:
+    with client_connect((host, port), T) as s:
         s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n"
                    % (path, host)).encode())
         data = b""
@@ -100,7 +100,7 @@ def http_get(port, path, host="127.0.0.1"):
 
 
 def raw_status(port, path, host="127.0.0.1"):
-    s = socket.create_connection((host, port), T)
+    s = client_connect((host, port), T)
     try:
         s.sendall(raw_request(path))
         head, _ = read_head(s)
@@ -363,7 +363,7 @@ def test_username_rejected_400(server, redis_server, query):
 
 
 def test_username_rejected_raw_non_ascii(server, redis_server):
-    s = socket.create_connection(("127.0.0.1", server.port), T)
+    s = client_connect(("127.0.0.1", server.port), T)
     with s:
         s.sendall(raw_request("/?user=cafX").replace(b"cafX", b"caf\xc3\xa9"))
         head, _ = read_head(s)
@@ -377,7 +377,7 @@ def test_subscribed_before_101(server, redis_server):
     r = redis_server.client()
     for i in range(20):
         user = "early%d" % i
-        s = socket.create_connection(("127.0.0.1", server.port), T)
+        s = client_connect(("127.0.0.1", server.port), T)
         with s:
             s.sendall(raw_request("/?user=" + user))
             head, rest = read_head(s)
@@ -436,7 +436,7 @@ def publish_with_subscribe_reply(redis_server, channel, payload, send,
 def test_publish_as_soon_as_subscribed_url(server, redis_server):
     """A message that arrives with Redis' answer to SUBSCRIBE (before the
     101 is even sent) is delivered all the same."""
-    s = socket.create_connection(("127.0.0.1", server.port), T)
+    s = client_connect(("127.0.0.1", server.port), T)
     with s:
         n = publish_with_subscribe_reply(
             redis_server, "asap", "with the reply",
@@ -663,11 +663,13 @@ def redis_clients(r):
 def test_client_close_is_echoed_and_child_exits(server, redis_server, code):
     r = redis_server.client()
     user = "closer%d" % code
-    base = redis_clients(r)
+    base = settled_redis_clients(server, r)
 
     async def run():
         ws = await connect(server, "/?user=" + user)
-        assert redis_clients(r) == base + 1
+        # The child took a spare's connection; a new spare opens one.
+        wait_for(lambda: redis_clients(r) == base + 1, timeout=T,
+                 what="the busy child and a refilled spare")
         port = ws.local_address[1]
         pid = child_pid(server, "%s 127.0.0.1:%d" % (user, port))
         assert numsub(r, user) == 1
@@ -686,13 +688,14 @@ def test_server_close_unsubscribes_and_child_exits(make_server,
     """The other side: the server closes (here with 1009)."""
     server = make_server(max_message_size="1k")
     r = redis_server.client()
-    base = redis_clients(r)
+    base = settled_redis_clients(server, r)
 
     async def run():
         async with connect(server, "/?user=evicted") as ws:
             pid = child_pid(server, "evicted 127.0.0.1:%d"
                             % ws.local_address[1])
-            assert redis_clients(r) == base + 1
+            wait_for(lambda: redis_clients(r) == base + 1, timeout=T,
+                     what="the busy child and a refilled spare")
             await ws.send("x" * 2000)
             await expect_close(ws, 1009)
         wait_numsub(r, "evicted", 0)
@@ -983,7 +986,7 @@ class _V6Wspubsub(Wspubsub):
 
     @property
     def url(self):
-        return "ws://[::1]:%d" % self.port
+        return "%s://[::1]:%d" % (ws_scheme(), self.port)
 
 
 def test_ipv6(tmpdir_, redis_server):
@@ -1013,7 +1016,7 @@ def test_ipv6(tmpdir_, redis_server):
 
 def test_head_one_byte_at_a_time(server, redis_server):
     r = redis_server.client()
-    s = socket.create_connection(("127.0.0.1", server.port), T)
+    s = client_connect(("127.0.0.1", server.port), T)
     with s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for b in raw_request("/?user=slowpoke"):
@@ -1027,7 +1030,7 @@ def test_head_one_byte_at_a_time(server, redis_server):
 
 
 def test_first_frame_in_same_segment_as_head(server, redis_server):
-    s = socket.create_connection(("127.0.0.1", server.port), T)
+    s = client_connect(("127.0.0.1", server.port), T)
     with s:
         s.sendall(raw_request("/?user=eager") + frame(OP_PING, b"early"))
         head, rest = read_head(s)
@@ -1037,7 +1040,7 @@ def test_first_frame_in_same_segment_as_head(server, redis_server):
 
 
 def test_several_frames_in_same_segment_as_head(server, redis_server):
-    s = socket.create_connection(("127.0.0.1", server.port), T)
+    s = client_connect(("127.0.0.1", server.port), T)
     with s:
         s.sendall(raw_request("/?user=eager2") + frame(OP_TEXT, b"ping") +
                   frame(OP_PING, b"p2") + frame(OP_TEXT, b"ignored"))
@@ -1051,7 +1054,7 @@ def test_several_frames_in_same_segment_as_head(server, redis_server):
 
 def test_identify_in_same_segment_as_head(server, redis_server):
     r = redis_server.client()
-    s = socket.create_connection(("127.0.0.1", server.port), T)
+    s = client_connect(("127.0.0.1", server.port), T)
     with s:
         s.sendall(raw_request("/") +
                   frame(OP_TEXT, b'{"user_name": "Quick"}'))

@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from harness import (BINARY, Wspubsub, close_code, free_port, raw_connect,
-                     read_frame, status_of, wait_for)
+                     read_frame, status_of, wait_for, ws_scheme)
 
 PROG = os.path.basename(BINARY)     # setproctitle prefixes the program name
 RECV_TIMEOUT = 5.0
@@ -531,9 +531,9 @@ def test_sighup_binds_added_listen_address(make_server, redis_server):
         wait_for(lambda: accepting(port6, "::1", socket.AF_INET6),
                  what="new IPv6 listen address bound")
     assert "could not be bound" not in w.log()
-    urls = [w.url, "ws://127.0.0.1:%d" % port2]
+    urls = [w.url, "%s://127.0.0.1:%d" % (ws_scheme(), port2)]
     if v6:
-        urls.append("ws://[::1]:%d" % port6)
+        urls.append("%s://[::1]:%d" % (ws_scheme(), port6))
 
     async def go():
         clients = [await connect(u, "alice") for u in urls]

@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from harness import (close_code, frame, raw_request, read_frame,
-                     read_head, status_of, wait_for, ws_key)
+from harness import (client_connect, close_code, frame, raw_request,
+                     read_frame, read_head, status_of, wait_for, ws_key)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TIMEOUT = 5.0          # any single recv
@@ -83,7 +83,7 @@ def open_ws(port, user=None):
     """A raw upgraded connection; returns (sock, leftover bytes)."""
     user = user or uniq()
     key = ws_key()
-    s = socket.create_connection(("127.0.0.1", port), TIMEOUT)
+    s = client_connect(("127.0.0.1", port), TIMEOUT)
     s.settimeout(TIMEOUT)
     s.sendall(raw_request("/?user=%s" % user, key=key))
     head, rest = read_head(s)
@@ -170,7 +170,7 @@ def assert_serves(server, redis_server=None):
 
 def http(port, req, timeout=TIMEOUT):
     """Send raw request bytes; returns (status, head) of the response."""
-    s = socket.create_connection(("127.0.0.1", port), timeout)
+    s = client_connect(("127.0.0.1", port), timeout)
     s.settimeout(timeout)
     try:
         s.sendall(req)
@@ -614,7 +614,7 @@ def test_bad_upgrade_or_connection_is_400(srv, headers):
 ], ids=["keep-alive-upgrade", "upgrade-keep-alive", "upper", "mixed-upgrade"])
 def test_token_lists_are_accepted(srv, headers):
     key = ws_key()
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         s.sendall(request(headers=headers, key=key))
@@ -675,7 +675,7 @@ def test_odd_case_header_names_are_accepted(srv):
            "cOnNeCtIoN: uPgRaDe\r\n"
            "sEC-wEBsOCKET-kEY: %s\r\n"
            "SEC-WEBSOCKET-VERSION: 13\r\n\r\n" % key).encode()
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         s.sendall(req)
@@ -691,7 +691,7 @@ def test_odd_case_header_names_are_accepted(srv):
 def test_rfc_sample_key_accept(srv):
     """RFC 6455 section 1.3's example."""
     key = "dGhlIHNhbXBsZSBub25jZQ=="
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         s.sendall(request(key=key))
@@ -725,7 +725,7 @@ def test_head_over_8k_is_431(srv, size, in_path):
 
 @pytest.mark.parametrize("size", [8000, 8192])
 def test_head_up_to_8k_is_accepted(srv, size):
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         # with a first frame right behind the head
@@ -739,7 +739,7 @@ def test_head_up_to_8k_is_accepted(srv, size):
 def test_head_one_byte_at_a_time(srv):
     key = ws_key()
     req = request(key=key)
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.settimeout(TIMEOUT)
@@ -769,7 +769,7 @@ def test_frames_one_byte_at_a_time(srv):
 
 def test_request_and_first_frame_in_one_send(srv):
     key = ws_key()
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         s.sendall(request(key=key) + frame(OP_TEXT, b"ping")
@@ -784,7 +784,7 @@ def test_request_and_first_frame_in_one_send(srv):
 
 
 def test_request_and_bad_frame_in_one_send(srv):
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         s.sendall(request() + frame(OP_TEXT, b"x", mask=False))
@@ -794,7 +794,7 @@ def test_request_and_bad_frame_in_one_send(srv):
 
 
 def test_request_and_close_in_one_send(srv):
-    s = socket.create_connection(("127.0.0.1", srv.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", srv.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         s.sendall(request() + frame(OP_CLOSE, (4001).to_bytes(2, "big")))
@@ -810,7 +810,7 @@ def test_request_and_close_in_one_send(srv):
 ], ids=["nothing", "no-blank-line", "half-request-line"])
 def test_no_complete_head_within_handshake_timeout(mk, partial):
     w = mk(handshake_timeout="1s")
-    s = socket.create_connection(("127.0.0.1", w.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", w.port), TIMEOUT)
     with s:
         t0 = time.monotonic()
         if partial:
@@ -839,7 +839,7 @@ def test_slow_but_complete_head_is_accepted(mk):
     timeout works."""
     w = mk(handshake_timeout="2s")
     req = request()
-    s = socket.create_connection(("127.0.0.1", w.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", w.port), TIMEOUT)
     with s:
         s.settimeout(TIMEOUT)
         for part in (req[:20], req[20:60], req[60:]):
@@ -868,7 +868,7 @@ TLS_HELLO = bytes.fromhex(
         "header-without-colon"])
 def test_non_http_request_is_refused(mk, redis_server, junk):
     w = mk(handshake_timeout="1s")
-    s = socket.create_connection(("127.0.0.1", w.port), TIMEOUT)
+    s = client_connect(("127.0.0.1", w.port), TIMEOUT)
     with s:
         s.sendall(junk)
         # the server serves others while this one is pending

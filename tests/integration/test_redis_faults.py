@@ -8,7 +8,8 @@ import time
 import websockets
 
 from harness import (RedisServer, Wspubsub, close_code, raw_connect,
-                     raw_request, read_frame, read_head, status_of, wait_for)
+                     raw_request, read_frame, read_head, status_of, tls_wrap,
+                     wait_for)
 
 T = 10
 CLIENTS = int(os.environ.get("WSPUBSUB_FAULT_CLIENTS", "100"))
@@ -149,6 +150,7 @@ def test_slow_consumer_is_bounded_and_closed_1008(tmpdir_):
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.settimeout(T)
         slow.connect(("127.0.0.1", server.port))
+        slow = tls_wrap(slow)
         slow.sendall(raw_request("/?user=slow"))
         head, rest = read_head(slow)
         assert status_of(head) == 101
