@@ -262,6 +262,12 @@ client_read(struct client *c)
 	if (n == -1) {
 		if (errno == EAGAIN)
 			return;
+		/* Closing: a reset or a TLS EOF without close_notify ends it
+		 * as EOF does, keeping the close code. */
+		if (c->state == CS_CLOSING) {
+			c->state = CS_DONE;
+			return;
+		}
 		fail(c, WS_CLOSE_ABNORMAL, "read error", "client");
 		return;
 	}

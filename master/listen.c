@@ -186,6 +186,18 @@ listen_pollfds(struct pollfd *pfd, int max)
 	return i;
 }
 
+/* Is any listening socket (bound or adopted from systemd) TLS? */
+int
+listen_any_tls(void)
+{
+	int i;
+
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i].addr.tls)
+			return 1;
+	return 0;
+}
+
 int
 listen_is_tls(int fd)
 {

@@ -24,6 +24,7 @@ void	listen_adopt(int fd, int tls);
 int	listen_pollfds(struct pollfd *, int max);
 /* 1 when clients on this listening socket speak TLS. */
 int	listen_is_tls(int fd);
+int	listen_any_tls(void);
 /* Format a socket address as "1.2.3.4:5" or "[::1]:5". */
 void	sockaddr_name(const void *sa, char *buf, size_t len);
 

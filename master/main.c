@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@
 #include "proc.h"
 #include "scoreboard.h"
 #include "systemd.h"
+#include "tls.h"
 
 #define WSPUBSUB_VERSION	"0.1.0"
 #define ACCEPT_BATCH		64
@@ -305,6 +307,30 @@ reload_read(struct conf *next)
 	return rc;
 }
 
+/*
+ * A socket from systemd named "tls" needs the TLS context even when no
+ * "listen ... tls" line made conf_check() load it.
+ */
+static int
+tls_for_activated(struct conf *c)
+{
+	char err[256];
+
+	if (c->child.tls_ctx != NULL || !listen_any_tls())
+		return 0;
+	if (c->tls_certificate[0] == '\0' || c->tls_key[0] == '\0') {
+		log_error("a socket named \"tls\" was passed but "
+		    "tls_certificate and tls_key are not both set");
+		return -1;
+	}
+	if ((c->child.tls_ctx = tls_ctx_load(c->tls_certificate, c->tls_key,
+	    err, sizeof(err))) == NULL) {
+		log_error("TLS: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 reload(void)
 {
@@ -316,6 +342,14 @@ reload(void)
 	if (reload_read(&next) == -1) {
 		log_error("%s: not reloaded, keeping the running "
 		    "configuration", conf_path);
+		systemd_notify("READY=1");
+		return;
+	}
+	if (tls_for_activated(&next) == -1) {
+		log_error("%s: not reloaded, keeping the running "
+		    "configuration", conf_path);
+		conf_free(&next);
+		systemd_notify("READY=1");
 		return;
 	}
 	if (strcmp(next.user, conf.user) != 0 ||
@@ -548,6 +582,16 @@ main(int argc, char *argv[], char *envp[])
 	}
 	if (optind != argc)
 		usage(0);
+	/*
+	 * Under inetd standard error is the client's socket: nothing, not
+	 * even a warning about the configuration, may be written there.
+	 */
+	if (inetd) {
+		struct stat st;
+
+		if (fstat(STDERR_FILENO, &st) == 0 && S_ISSOCK(st.st_mode))
+			log_open("syslog", LOG_DAEMON);
+	}
 
 	if (conf_load(&conf, conf_path) == -1) {
 		if (test || dump)
@@ -580,6 +624,8 @@ main(int argc, char *argv[], char *envp[])
 	/* Nothing inherited beyond stdio (and systemd's sockets) is ours. */
 	activated = systemd_adopt_listeners();
 	closefrom(STDERR_FILENO + 1 + activated);
+	if (tls_for_activated(&conf) == -1)
+		fatalx("%s: configuration has errors", conf_path);
 	if (log_open(conf.log_target, conf.syslog_facility) == -1)
 		fatal("log_target %s", conf.log_target);
 	if (conf.pidfile[0] != '\0') {
