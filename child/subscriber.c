@@ -15,6 +15,17 @@
 
 #include "subscriber.h"
 
+/*
+ * Bytes read from Redis wait here and go to hiredis' parser a few KiB at a
+ * time: hiredis 0.14 moves its unparsed rest each time it has used 1 KiB,
+ * so feeding one large read at once would copy it over and over.
+ */
+#define READ_SIZE	(64 * 1024)
+#define FEED_SIZE	(4 * 1024)
+
+static char	rbuf[READ_SIZE];
+static size_t	rbuf_off, rbuf_len;
+
 static struct timeval
 ms_to_tv(int ms)
 {
@@ -56,6 +67,7 @@ sub_connect(const struct child_conf *conf, char *err, size_t errlen)
 	struct timeval tv = ms_to_tv(conf->redis_connect_timeout);
 	redisContext *c;
 
+	rbuf_off = rbuf_len = 0;	/* nothing of an old connection */
 	if (conf->redis_socket[0] != '\0')
 		c = redisConnectUnixWithTimeout(conf->redis_socket, tv);
 	else
@@ -112,20 +124,38 @@ sub_ping(redisContext *c)
 	return ok ? 0 : -1;
 }
 
+static int
+feed(redisContext *c)
+{
+	size_t n = rbuf_len - rbuf_off;
+
+	if (n == 0)
+		return 0;
+	if (n > FEED_SIZE)
+		n = FEED_SIZE;
+	if (redisReaderFeed(c->reader, rbuf + rbuf_off, n) != REDIS_OK)
+		return -1;
+	rbuf_off += n;
+	return 1;
+}
+
 /*
- * Read what is there, in one large non-blocking read (hiredis' own reads
- * are 16 KiB), and hand it to the reply parser.
+ * Read what is there in one large non-blocking read (hiredis' own reads
+ * are 16 KiB); sub_next() hands it to the parser.
  */
 int
 sub_read(redisContext *c)
 {
-	char buf[64 * 1024];
 	ssize_t n;
 
-	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n > 0)
-		return redisReaderFeed(c->reader, buf, (size_t)n) == REDIS_OK ?
-		    0 : -1;
+	if (rbuf_off < rbuf_len)
+		return 0;	/* still feeding the last read */
+	n = recv(c->fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+	if (n > 0) {
+		rbuf_off = 0;
+		rbuf_len = (size_t)n;
+		return 0;
+	}
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	c->err = n == 0 ? REDIS_ERR_EOF : REDIS_ERR_IO;
@@ -144,8 +174,16 @@ sub_next(redisContext *c, redisReply **reply, const char **payload,
 	for (;;) {
 		if (redisReaderGetReply(c->reader, &v) != REDIS_OK)
 			return -1;
-		if ((r = v) == NULL)
-			return 0;
+		if ((r = v) == NULL) {
+			switch (feed(c)) {
+			case 0:
+				return 0;	/* all read bytes parsed */
+			case 1:
+				continue;
+			default:
+				return -1;
+			}
+		}
 		if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
 		    r->element[0]->type == REDIS_REPLY_STRING &&
 		    strcmp(r->element[0]->str, "message") == 0 &&
