@@ -18,6 +18,10 @@ TLS_PLAIN_ONLY = {
     "test_valgrind.py": "valgrind runs in the plain pass only",
     # The master speaks no TLS: on a tls listener it closes a client it
     # refuses instead of answering 503 (test_security.py checks that).
+    # 64 KiB sent at a server that answers 431 after 8 KiB and closes: over
+    # TLS the close can overtake the client's write and the 431 is lost.
+    "test_protocol.py::test_head_over_8k_is_431":
+        "over TLS the client may see the close before the 431",
     "test_process.py::test_max_connections_refuses_with_503":
         "a tls listener closes refused clients without a 503",
 }

@@ -424,7 +424,7 @@ def test_jwt_secret_file(make_server, tmpdir_, redis_server):
     st, head, _ = answer(w.port, "/?token=" + hs256(claims_for("filed"),
                                                      secret="y" * 44))
     assert st == 401, head
-    assert "readable by others" not in w.log()
+    assert "%s is readable by others" % path not in w.log()
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
@@ -1124,7 +1124,7 @@ def test_redis_password_file(acl_server, acl_redis, tmpdir_):
     os.chmod(path, 0o600)
     w = acl_server(redis_username="ws", redis_password_file=path)
     arun(deliver(w.url + "/?user=FilePw", acl_redis.client(), "filepw"))
-    assert "readable by others" not in w.log()
+    assert "%s is readable by others" % path not in w.log()
     w.stop()
     # Readable by others: works, with a warning naming the file.
     os.chmod(path, 0o644)
@@ -1142,7 +1142,7 @@ def test_secret_file_readable_by_others_warns_jwt(make_server, tmpdir_):
     os.chmod(path, 0o640)       # group may read: the usual root:wspubsub
     w = make_server(jwt_secret_file=path)
     wait_for(lambda: "started" in w.log(), 5)
-    assert "readable by others" not in w.log()
+    assert "%s is readable by others" % path not in w.log()
     os.chmod(path, 0o644)       # anyone may read: warn
     w2 = make_server(jwt_secret_file=path)
     log_wait(w2, r"jwt_secret_file %s is readable by others"
