@@ -112,9 +112,10 @@ fuzz: $(FUZZ_BINS)
 	        build/fuzz/corpus-$$t tests/fuzz/corpus/$$t > $$log 2>&1; then \
 	        tail -40 $$log; echo "fuzz $$t: FAILED (see $$log)"; exit 1; \
 	    fi; \
-	    echo "fuzz $$t: $$(grep -o 'number_of_executed_units: [0-9]*' $$log \
-	        | grep -o '[0-9]*') runs in $(FUZZ_TIME)s, \
-	        $$(grep -o 'cov: [0-9]* ft: [0-9]*' $$log | tail -1)"; \
+	    runs=$$(grep -o 'number_of_executed_units: [0-9]*' $$log | \
+	        grep -o '[0-9]*'); \
+	    cov=$$(grep -o 'cov: [0-9]* ft: [0-9]*' $$log | tail -1); \
+	    echo "fuzz $$t: $$runs runs in $(FUZZ_TIME)s, $$cov"; \
 	done
 
 fuzz-short:
