@@ -1,7 +1,9 @@
 /*
  * main.c -- the wspubsub master: read the configuration, bind, keep a
  * pool of spare children, hand each accepted client to one, reap them,
- * and act on signals (SIGHUP reloads, SIGTERM and SIGINT shut down).
+ * and act on signals (SIGHUP reloads, SIGTERM and SIGINT shut down,
+ * SIGUSR2 leaves the busy children serving and exits, for an upgrade).
+ * With -i it serves one client on standard input instead (inetd).
  *
  * Signals are blocked except inside ppoll(2), and their handlers only set
  * flags, so the loop never misses one and never runs code in a handler.
