@@ -67,11 +67,12 @@ linger(struct client *c)
 	char buf[4096];
 	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 	int64_t end = now_ms() + CLOSE_LINGER_MS, left;
+	ssize_t n;
 
 	io_shutdown_write(&c->io);
 	while ((left = end - now_ms()) > 0 && poll(&pfd, 1, (int)left) == 1)
-		if (io_read(&c->io, buf, sizeof(buf)) == 0 ||
-		    (errno != EAGAIN))
+		if ((n = io_read(&c->io, buf, sizeof(buf))) == 0 ||
+		    (n == -1 && errno != EAGAIN))
 			break;
 }
 

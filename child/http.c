@@ -113,21 +113,40 @@ status_text(int status)
 	}
 }
 
-/* A complete response with a body of any type. */
+/* The header a status needs besides the usual ones. */
+static const char *
+status_header(int status)
+{
+	switch (status) {
+	case 401: return "WWW-Authenticate: Bearer\r\n";
+	case 405: return "Allow: GET\r\n";
+	case 426: return "Sec-WebSocket-Version: 13\r\n";
+	default:  return "";
+	}
+}
+
+/*
+ * A complete response with a body of any type; a small body goes out
+ * in the same write as the head.
+ */
 int
 http_send(struct client *c, int status, const char *type, const char *body,
     size_t len)
 {
-	char head[256];
+	char buf[1024];
 	int n;
 
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n"
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n%s"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-	    status, status_text(status), type, len);
-	if (n < 0 || (size_t)n >= sizeof(head))
+	    status, status_text(status), status_header(status), type, len);
+	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
-	if (write_all(c, head, (size_t)n) == -1)
+	if (len <= sizeof(buf) - (size_t)n) {
+		memcpy(buf + n, body, len);
+		return write_all(c, buf, (size_t)n + len);
+	}
+	if (write_all(c, buf, (size_t)n) == -1)
 		return -1;
 	return write_all(c, body, len);
 }
@@ -136,23 +155,13 @@ http_send(struct client *c, int status, const char *type, const char *body,
 int
 http_respond(struct client *c, int status, const char *body)
 {
-	char buf[512];
-	const char *extra = "";
+	char line[256];
 	int n;
 
-	if (status == 401)
-		extra = "WWW-Authenticate: Bearer\r\n";
-	else if (status == 405)
-		extra = "Allow: GET\r\n";
-	else if (status == 426)
-		extra = "Sec-WebSocket-Version: 13\r\n";
-	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n%s"
-	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s\n",
-	    status, status_text(status), extra, strlen(body) + 1, body);
-	if (n < 0 || (size_t)n >= sizeof(buf))
+	n = snprintf(line, sizeof(line), "%s\n", body);
+	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
-	return write_all(c, buf, (size_t)n);
+	return http_send(c, status, "text/plain", line, (size_t)n);
 }
 
 int

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -115,6 +116,12 @@ spawn_spare(const struct conf *conf)
 		return NULL;
 	case 0:
 		log_procinit("child");
+		/*
+		 * The syslog socket is about to be closed below; forget it,
+		 * or a later syslog() would write into whatever descriptor
+		 * takes its number (the client, or Redis).
+		 */
+		closelog();
 		child_signals_reset();
 		stats_attach(conf->child.stats, slot);
 		/*
