@@ -146,6 +146,13 @@ class Wspubsub:
     def zombies(self):
         return [p for p, s in self.children() if s == "Z"]
 
+    def assert_reaped(self, timeout=2.0):
+        """A child that has just exited is a zombie until the master's
+        SIGCHLD handling runs; one that stays a zombie is a reap bug."""
+        wait_for(lambda: not self.zombies(), timeout,
+                 what="the master to reap its exited children (zombies: %r)"
+                 % self.zombies())
+
     def signal(self, sig):
         os.kill(self.pid, sig)
 

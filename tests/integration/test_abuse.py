@@ -237,7 +237,7 @@ def slowloris(w, r, n, timeout_s, probes=3):
     logged = len(re.findall(r"no complete request head", w.log()))
     assert logged >= n, "%d of %d slow clients logged" % (logged, n)
     settle(w, timeout=15)
-    assert w.zombies() == []
+    w.assert_reaped()
     return ("slowloris: %d connections at 1 byte/s, handshake_timeout %gs: "
             "all dropped after %.2f-%.2fs (opened in %.2fs); normal client "
             "served in %.0f-%.0f ms"

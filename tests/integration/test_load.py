@@ -168,7 +168,7 @@ def cycles(w, r, total, concurrency=16, timeout=120.0, rss_slack=512):
         raise AssertionError("%s\nmaster log (last notices):\n%s" % (
             e, log_notices(w)))
     settle(w, timeout=20)
-    assert w.zombies() == []
+    w.assert_reaped()
     wait_for(lambda: redis_clients(r) == base_clients, 10,
              what="redis connected_clients back to %d (is %d)"
              % (base_clients, redis_clients(r)))

@@ -247,7 +247,7 @@ def test_kill9_busy_child_leaves_others_serving(make_server, redis_server):
                 assert r.publish("carol", "welcome") == 1
                 assert await recv(carol) == "welcome"
     run(go())
-    assert w.zombies() == []
+    w.assert_reaped()
 
 
 def test_kill9_spare_is_replaced(make_server, redis_server):
