@@ -97,8 +97,8 @@ refuse(struct client *c, int status, const char *why)
 static int
 health(struct client *c)
 {
-	char err[128];
-	redisContext *r;
+	char err[256];
+	struct sub *r;
 	int ok;
 
 	if ((r = sub_connect(c->conf, err, sizeof(err))) == NULL) {
@@ -106,7 +106,7 @@ health(struct client *c)
 		ok = 0;
 	} else {
 		ok = sub_ping(r) == 0;
-		redisFree(r);
+		sub_close(r, NULL);
 	}
 	if (stats_shutting_down())
 		ok = 0;		/* take this instance out of rotation */
@@ -179,31 +179,33 @@ metrics(struct client *c)
 /*
  * A spare connects to Redis while it waits, so a client does not wait for
  * that; the connection is used only if it is still quiet (no EOF, nothing
- * unexpected to read) when the client comes.
+ * unexpected to read) when the client comes.  On a Redis Cluster it is a
+ * connection to some node, and the slot map learnt from it; subscribing
+ * moves to the channel's node if that is another.
  */
-static redisContext *prepared;
+static struct sub *prepared;
 
 void
 child_prepare(const struct child_conf *conf)
 {
-	char err[128];
+	char err[256];
 
 	prepared = sub_connect(conf, err, sizeof(err));
 }
 
-static redisContext *
+static struct sub *
 take_prepared(void)
 {
-	redisContext *r = prepared;
+	struct sub *r = prepared;
 	struct pollfd pfd;
 
 	prepared = NULL;
 	if (r == NULL)
 		return NULL;
-	pfd.fd = r->fd;
+	pfd.fd = sub_fd(r);
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, 0) != 0) {
-		redisFree(r);
+		sub_close(r, NULL);
 		return NULL;
 	}
 	return r;
@@ -212,7 +214,7 @@ take_prepared(void)
 static int
 redis_open(struct client *c)
 {
-	char err[128];
+	char err[256];
 	int fresh = 0;
 
 	if ((c->redis = take_prepared()) == NULL) {
@@ -223,12 +225,11 @@ redis_open(struct client *c)
 			return -1;
 		}
 	}
-	if (c->channel[0] == '\0' || sub_subscribe(c->redis, c->channel) == 0)
+	if (c->channel[0] == '\0' || sub_subscribe(&c->redis, c->conf,
+	    c->channel, err, sizeof(err)) == 0)
 		return 0;
-	log_warnx("%s: SUBSCRIBE %s failed: %s", c->peer, c->channel,
-	    c->redis->err ? c->redis->errstr : "unexpected reply");
-	redisFree(c->redis);
-	c->redis = NULL;
+	log_warnx("%s: subscribing to %s failed: %s", c->peer, c->channel,
+	    err);
 	/* A prepared connection may have died unseen: one fresh try. */
 	return fresh ? -1 : redis_open(c);
 }
@@ -348,8 +349,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	if ((tls && tls_accept(&c) == -1) || upgrade(&c) == -1) {
-		if (c.redis != NULL)
-			redisFree(c.redis);
+		sub_close(c.redis, NULL);
 		io_free(&c.io);
 		close(fd);
 		return -1;

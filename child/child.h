@@ -24,11 +24,28 @@ struct stats;
 #define SECRET_MAX		4096
 #define ORIGIN_MAX		32
 #define NAME_MAX_LEN		255	/* audience, issuer, origin, user */
+#define REDIS_NODES_MAX		16	/* cluster seeds, sentinels */
+
+struct redis_addr {
+	char	host[REDIS_HOST_MAX + 1];
+	int	port;
+};
 
 struct child_conf {
 	char	redis_host[REDIS_HOST_MAX + 1];
 	int	redis_port;
 	char	redis_socket[REDIS_SOCKET_MAX + 1];	/* "" = use TCP */
+	/*
+	 * Redis Cluster: SSUBSCRIBE on the node that owns the channel's
+	 * slot, found through the seeds.  Sentinel: SUBSCRIBE on the master
+	 * the sentinels name.  Either replaces redis_host and redis_port.
+	 */
+	int	redis_cluster;
+	struct redis_addr redis_nodes[REDIS_NODES_MAX];
+	int	nredis_nodes;
+	struct redis_addr redis_sentinels[REDIS_NODES_MAX];
+	int	nredis_sentinels;
+	char	redis_master_name[NAME_MAX_LEN + 1];
 	char	channel_prefix[CHANNEL_PREFIX_MAX + 1];
 	size_t	max_message_size;
 	/* durations in milliseconds; 0 disables where noted */

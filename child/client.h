@@ -8,11 +8,11 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include <hiredis/hiredis.h>
-
 #include "../ws/ws.h"
 #include "child.h"
 #include "io.h"
+
+struct sub;
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
@@ -37,7 +37,7 @@ struct client {
 	enum client_state	 state;
 	char			 user[USER_NAME_MAX + 1];
 	char			 channel[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 1];
-	redisContext		*redis;
+	struct sub		*redis;		/* NULL while reconnecting */
 	struct ws_parser	 parser;
 	struct outbuf		 out;
 	uint8_t			 in[CLIENT_READ_SIZE];
@@ -81,6 +81,7 @@ int	auth_check(struct client *, const struct ws_request *);
 /* reconnect.c */
 void	redis_lost(struct client *, int64_t now);
 void	redis_retry(struct client *, int64_t now);
+void	redis_dropped(struct client *, int64_t now);
 
 /* loop.c */
 int	client_loop(struct client *);

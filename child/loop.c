@@ -168,6 +168,8 @@ client_close(struct client *c, unsigned int code, const char *reason,
 static void
 identify(struct client *c, const struct ws_event *ev)
 {
+	char err[256];
+
 	if (user_identify_parse((const char *)ev->data, ev->len, c->user,
 	    sizeof(c->user)) == -1) {
 		client_close(c, WS_CLOSE_POLICY, "identify required", "server");
@@ -183,8 +185,11 @@ identify(struct client *c, const struct ws_event *ev)
 	setproctitle("%s %s", c->user, c->peer);
 	stats_state(SLOT_OPEN, c->user, NULL);
 	log_info("%s: identified as %s", c->peer, c->user);
-	if (sub_subscribe(c->redis, c->channel) == -1)
+	if (sub_subscribe(&c->redis, c->conf, c->channel, err,
+	    sizeof(err)) == -1) {
+		log_warnx("%s: %s", c->peer, err);
 		redis_lost(c, now_ms());	/* retried like a restart */
+	}
 }
 
 static void
@@ -301,23 +306,27 @@ queue_frame(struct client *c, int opcode, const void *data, size_t len)
  * Turn read Redis replies into frames while the socket keeps up.  Small
  * frames are gathered and written together, so a burst of messages costs
  * a few writes, not one each; a large payload is written straight from
- * hiredis' buffer instead of being copied.
+ * the Redis read buffer instead of being copied.
  */
 static void
 deliver(struct client *c)
 {
-	redisReply *reply;
 	const char *payload;
 	size_t len;
-	int r, op, taken;
+	int r, op, taken, dropped = 0;
 
 	while (c->state == CS_OPEN && !out_pending(c)) {
 		for (taken = 0; c->out.len < BATCH_MAX; taken++) {
-			if ((r = sub_next(c->redis, &reply, &payload,
-			    &len)) == 0)
+			if ((r = sub_next(c->redis, &payload, &len)) ==
+			    SUB_NONE)
 				break;
-			if (r == -1) {
-				log_warnx("%s: redis protocol error", c->peer);
+			if (r == SUB_DROPPED) {
+				dropped = 1;
+				break;
+			}
+			if (r == SUB_ERROR) {
+				log_warnx("%s: redis %s: %s", c->peer,
+				    sub_node(c->redis), sub_error(c->redis));
 				client_close(c, WS_CLOSE_INTERNAL,
 				    "redis error", "server");
 				return;
@@ -328,7 +337,6 @@ deliver(struct client *c)
 				r = queue_frame(c, op, payload, len);
 			else if ((r = out_flush(c)) == 0)
 				r = send_frame(c, op, payload, len);
-			freeReplyObject(reply);
 			if (r == -1) {
 				fail(c, WS_CLOSE_ABNORMAL, "write error",
 				    "server");
@@ -343,6 +351,10 @@ deliver(struct client *c)
 		}
 		if (out_flush(c) == -1) {
 			fail(c, WS_CLOSE_ABNORMAL, "write error", "server");
+			return;
+		}
+		if (dropped) {
+			redis_dropped(c, now_ms());
 			return;
 		}
 		if (taken == 0)
@@ -457,7 +469,7 @@ client_loop(struct client *c)
 		pfd[1].fd = -1;
 		pfd[1].events = POLLIN;
 		if (c->state == CS_OPEN && c->redis != NULL && !out_pending(c))
-			pfd[1].fd = c->redis->fd;
+			pfd[1].fd = sub_fd(c->redis);
 		pfd[0].revents = pfd[1].revents = 0;
 
 		tsp = NULL;

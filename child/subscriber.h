@@ -1,29 +1,67 @@
 /*
- * subscriber.h -- the child's own blocking Redis connection.
+ * subscriber.h -- the child's own blocking Redis connection: found
+ * (plain, through Sentinel, or on the Redis Cluster node that owns the
+ * channel), subscribed, then read without blocking after poll(2).
  */
 #ifndef CHILD_SUBSCRIBER_H
 #define CHILD_SUBSCRIBER_H
+
+#include <stddef.h>
 
 #include <hiredis/hiredis.h>
 
 #include "child.h"
 
-/* NULL on failure with a reason in err. */
-redisContext	*sub_connect(const struct child_conf *, char *err, size_t);
-/* SUBSCRIBE and wait for the confirmation: 0 or -1. */
-int		 sub_subscribe(redisContext *, const char *channel);
-/* PING and wait for PONG: 0 or -1 (the health check). */
-int		 sub_ping(redisContext *);
-/* One read after poll(2) said readable: 0, or -1 on EOF or error. */
-int		 sub_read(redisContext *);
+struct sub;
+
+/* What sub_next() found. */
+#define SUB_NONE	0	/* no complete reply left; poll again */
+#define SUB_MESSAGE	1	/* a message on the channel */
+#define SUB_ERROR	(-1)	/* not the protocol we expect */
+#define SUB_DROPPED	2	/* the server unsubscribed us (slot moved) */
+
 /*
- * Next complete reply already read: 1 with *payload set for a message on
- * the channel (free *reply after use), 0 when none is left, -1 on a
- * protocol error.  Other replies are consumed silently.
+ * Connect to Redis: the configured server, the master the sentinels
+ * name, or any cluster node (learning the slot map from it).  NULL on
+ * failure with a reason in err.
  */
-int		 sub_next(redisContext *, redisReply **reply,
-		    const char **payload, size_t *len);
-/* UNSUBSCRIBE (without waiting) and close. */
-void		 sub_close(redisContext *, const char *channel);
+struct sub	*sub_connect(const struct child_conf *, char *err, size_t);
+/*
+ * SUBSCRIBE (SSUBSCRIBE on a cluster) and wait for the confirmation.  On
+ * a cluster *sp may be replaced by a connection to the channel's node,
+ * following -MOVED and -ASK; *sp may be NULL there to connect afresh.
+ * 0, or -1 with *sp closed and set to NULL and a reason in err.
+ */
+int	sub_subscribe(struct sub **sp, const struct child_conf *,
+	    const char *channel, char *err, size_t);
+/* PING and wait for PONG: 0 or -1 (the health check). */
+int	sub_ping(struct sub *);
+/* The socket to poll(2) for reading. */
+int	sub_fd(const struct sub *);
+/* Why the connection failed, for logs. */
+const char *sub_error(const struct sub *);
+/* "host:port" (or the socket path) of the connected server. */
+const char *sub_node(const struct sub *);
+/* One read after poll(2) said readable: 0, or -1 on EOF or error. */
+int	sub_read(struct sub *);
+/*
+ * The next complete reply already read: SUB_MESSAGE with *payload and
+ * *len set (valid until the next sub_read), or SUB_NONE, SUB_ERROR,
+ * SUB_DROPPED.  Subscription confirmations are consumed silently.
+ */
+int	sub_next(struct sub *, const char **payload, size_t *len);
+/* UNSUBSCRIBE from channel unless NULL (without waiting), and close. */
+void	sub_close(struct sub *, const char *channel);
+
+/*
+ * A blocking connection to (host, port), or to redis_socket when host is
+ * NULL, with the command timeout and close-on-exec set; no AUTH.
+ */
+redisContext *redis_dial(const struct child_conf *, const char *host,
+	    int port, char *err, size_t);
+
+/* sentinel.c: the master's address as the sentinels know it. */
+int	sentinel_master(const struct child_conf *, struct redis_addr *,
+	    char *err, size_t);
 
 #endif /* CHILD_SUBSCRIBER_H */

@@ -60,6 +60,8 @@ enum ktype {
 	K_FACILITY,
 	K_YESNO,
 	K_NET,		/* address or address/prefix */
+	K_REDIS_NODE,	/* HOST:PORT, repeatable */
+	K_REDIS_SENTINEL,
 };
 
 struct key {
@@ -81,6 +83,10 @@ static const struct key keys[] = {
 	{ "redis_host", K_STRING, F(child.redis_host), 0, 0 },
 	{ "redis_port", K_INT, N(child.redis_port), 1, 65535 },
 	{ "redis_socket", K_PATH, F(child.redis_socket), 0, 0 },
+	{ "redis_cluster", K_YESNO, N(child.redis_cluster), 0, 0 },
+	{ "redis_node", K_REDIS_NODE, 0, 0, 0, 0 },
+	{ "redis_sentinel", K_REDIS_SENTINEL, 0, 0, 0, 0 },
+	{ "redis_master_name", K_STRING, F(child.redis_master_name), 0, 0 },
 	{ "redis_username", K_STRING, F(child.redis_username), 0, 0 },
 	{ "redis_password", K_PASSWORD, 0, 0, 0, 0 },
 	{ "redis_password_file", K_PASSWORD_FILE, 0, 0, 0, 0 },
@@ -204,12 +210,12 @@ parse_size(const char *s, long long min, long long max, long long *out)
 	return parse_scaled(s, units, mult, min, max, out);
 }
 
-/* "HOST:PORT", "[V6]:PORT" or "*:PORT". */
+/* "HOST:PORT" or "[V6]:PORT"; the host is copied without brackets. */
 static int
-parse_listen(const char *s, struct conf_listen *l)
+parse_host_port(const char *s, char *host, size_t hostsize, int *port)
 {
 	const char *colon;
-	long long port;
+	long long v;
 	size_t hlen;
 
 	if (*s == '[') {
@@ -217,26 +223,53 @@ parse_listen(const char *s, struct conf_listen *l)
 		if (close == NULL || close[1] != ':')
 			return -1;
 		hlen = (size_t)(close - s - 1);
-		if (hlen == 0 || hlen >= sizeof(l->host))
+		if (hlen == 0 || hlen >= hostsize)
 			return -1;
-		memcpy(l->host, s + 1, hlen);
-		l->host[hlen] = '\0';
+		memcpy(host, s + 1, hlen);
 		colon = close + 1;
 	} else {
 		if ((colon = strrchr(s, ':')) == NULL || colon == s)
 			return -1;
 		hlen = (size_t)(colon - s);
-		if (hlen >= sizeof(l->host) || memchr(s, ':', hlen) != NULL)
+		if (hlen >= hostsize || memchr(s, ':', hlen) != NULL)
 			return -1;
-		memcpy(l->host, s, hlen);
-		l->host[hlen] = '\0';
-		if (strcmp(l->host, "*") == 0)
-			l->host[0] = '\0';
+		memcpy(host, s, hlen);
 	}
-	if (parse_int(colon + 1, 1, 65535, &port) == -1)
+	host[hlen] = '\0';
+	if (parse_int(colon + 1, 1, 65535, &v) == -1)
 		return -1;
-	snprintf(l->port, sizeof(l->port), "%lld", port);
+	*port = (int)v;
 	return 0;
+}
+
+/* "HOST:PORT", "[V6]:PORT" or "*:PORT". */
+static int
+parse_listen(const char *s, struct conf_listen *l)
+{
+	int port;
+
+	if (parse_host_port(s, l->host, sizeof(l->host), &port) == -1)
+		return -1;
+	if (strcmp(l->host, "*") == 0 && *s != '[')
+		l->host[0] = '\0';
+	snprintf(l->port, sizeof(l->port), "%d", port);
+	return 0;
+}
+
+/* One more redis_node or redis_sentinel. */
+static void
+add_redis_addr(struct parse *p, const char *name, const char *value,
+    struct redis_addr *addrs, int *n)
+{
+	if (*n == REDIS_NODES_MAX)
+		perr(p, "%s: at most %d", name, REDIS_NODES_MAX);
+	else if (parse_host_port(value, addrs[*n].host,
+	    sizeof(addrs[*n].host), &addrs[*n].port) == -1 ||
+	    strcmp(addrs[*n].host, "*") == 0)
+		perr(p, "%s: \"%s\" is not HOST:PORT or [V6]:PORT", name,
+		    value);
+	else
+		(*n)++;
 }
 
 /*
@@ -320,6 +353,7 @@ conf_init(struct conf *c)
 	c->syslog_facility = UNSET;
 	c->daemonize = UNSET;
 	c->inetd_tls = UNSET;
+	c->child.redis_cluster = UNSET;
 }
 
 #define DEFAULT(field, value)	do {		\
@@ -358,6 +392,7 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->syslog_facility, log_facility_parse("daemon"));
 	DEFAULT(c->daemonize, 0);
 	DEFAULT(c->inetd_tls, 0);
+	DEFAULT(c->child.redis_cluster, 0);
 	if (c->log_target[0] == '\0')
 		strlcpy(c->log_target, "stderr", sizeof(c->log_target));
 }
@@ -592,6 +627,14 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 		else
 			cc->nmetrics_allow++;
 		break;
+	case K_REDIS_NODE:
+		add_redis_addr(p, name, value, cc->redis_nodes,
+		    &cc->nredis_nodes);
+		break;
+	case K_REDIS_SENTINEL:
+		add_redis_addr(p, name, value, cc->redis_sentinels,
+		    &cc->nredis_sentinels);
+		break;
 	case K_JWT_KEY_FILE:
 		if (*value != '/' || strlcpy(c->jwt_public_key_file, value,
 		    sizeof(c->jwt_public_key_file)) >=
@@ -605,6 +648,27 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 			perr(p, "%s %s: %s", name, value, why);
 		break;
 	}
+}
+
+/* Plain Redis, a Redis Cluster or Sentinel: one of them, complete. */
+static void
+conf_check_redis(struct parse *p, const struct child_conf *cc)
+{
+	int sentinel = cc->nredis_sentinels > 0 ||
+	    cc->redis_master_name[0] != '\0';
+
+	if (cc->redis_cluster && cc->nredis_nodes == 0)
+		perr(p, "redis_cluster is yes but no redis_node is given");
+	if (!cc->redis_cluster && cc->nredis_nodes > 0)
+		perr(p, "redis_node is given but redis_cluster is not yes");
+	if (sentinel && (cc->nredis_sentinels == 0 ||
+	    cc->redis_master_name[0] == '\0'))
+		perr(p, "redis_sentinel and redis_master_name go together");
+	if (sentinel && cc->redis_cluster)
+		perr(p, "redis_cluster and redis_sentinel exclude each other");
+	if ((sentinel || cc->redis_cluster) && cc->redis_socket[0] != '\0')
+		perr(p, "redis_socket cannot be used with %s",
+		    sentinel ? "redis_sentinel" : "redis_cluster");
 }
 
 /* Rules that span keys; p->line is 0 here ("the file as a whole"). */
@@ -636,6 +700,7 @@ conf_check(struct parse *p, struct conf *c)
 	if (c->child.redis_username[0] != '\0' &&
 	    c->child.redis_password[0] == '\0')
 		perr(p, "redis_username is set but no redis_password");
+	conf_check_redis(p, &c->child);
 	if (tls && stat(c->tls_key, &st) == 0 && (st.st_mode & S_IROTH))
 		log_warnx("%s: tls_key %s is readable by others", p->path,
 		    c->tls_key);
@@ -763,6 +828,15 @@ print_string(FILE *f, const char *key, const char *value)
 		fprintf(f, "%s %s\n", key, value);
 }
 
+static void
+print_redis_addr(FILE *f, const char *key, const struct redis_addr *a)
+{
+	if (strchr(a->host, ':') != NULL)
+		fprintf(f, "%s [%s]:%d\n", key, a->host, a->port);
+	else
+		fprintf(f, "%s %s:%d\n", key, a->host, a->port);
+}
+
 /* Secrets given inline are not shown: only that they are set. */
 void
 conf_print(const struct conf *c, FILE *f)
@@ -780,6 +854,12 @@ conf_print(const struct conf *c, FILE *f)
 	fprintf(f, "redis_host %s\n", cc->redis_host);
 	fprintf(f, "redis_port %d\n", cc->redis_port);
 	print_string(f, "redis_socket", cc->redis_socket);
+	fprintf(f, "redis_cluster %s\n", cc->redis_cluster ? "yes" : "no");
+	for (i = 0; i < cc->nredis_nodes; i++)
+		print_redis_addr(f, "redis_node", &cc->redis_nodes[i]);
+	for (i = 0; i < cc->nredis_sentinels; i++)
+		print_redis_addr(f, "redis_sentinel", &cc->redis_sentinels[i]);
+	print_string(f, "redis_master_name", cc->redis_master_name);
 	print_string(f, "redis_username", cc->redis_username);
 	if (c->redis_password_file[0] != '\0')
 		fprintf(f, "redis_password_file %s\n", c->redis_password_file);

@@ -1115,7 +1115,7 @@ def test_redis_bad_credentials_503(acl_server, conf):
     w = acl_server(**conf)
     st, head, _ = answer(w.port, "/?user=denied")
     assert st == 503, head
-    log_wait(w, r"redis: |SUBSCRIBE \S+ failed")
+    log_wait(w, r"redis: |subscribing to \S+ failed")
     if conf.get("redis_password"):
         assert conf["redis_password"] not in w.log()
 

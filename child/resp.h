@@ -1,0 +1,48 @@
+/*
+ * resp.h -- the few RESP2 replies a subscribed connection receives.
+ *
+ * Once a connection has subscribed, Redis sends only pushes (message,
+ * smessage, [s]subscribe, [s]unsubscribe: arrays of up to three bulk
+ * strings or integers) and, for a command it refuses, an error line.
+ * This parser reads those in place, without copying or allocating, so
+ * the payload of a message can go to the client straight from the read
+ * buffer.  It knows nothing of sockets.
+ */
+#ifndef CHILD_RESP_H
+#define CHILD_RESP_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define RESP_LINE_MAX	4096		/* error texts, length lines */
+#define RESP_BULK_MAX	(512LL << 20)	/* Redis' proto-max-bulk-len */
+#define RESP_ELEMS_MAX	3
+
+struct resp_elem {
+	char		 type;	/* '$' bulk, ':' integer, 0 = null bulk */
+	const char	*str;	/* bulk: into the parsed buffer */
+	size_t		 len;
+	long long	 num;	/* integer */
+};
+
+struct resp_reply {
+	char		 type;	/* '*' array, '-' error, '+' status */
+	const char	*line;	/* '-' and '+': the text after the sign */
+	size_t		 line_len;
+	int		 n;	/* '*': element count */
+	struct resp_elem e[RESP_ELEMS_MAX];
+};
+
+/*
+ * Parse one reply at the start of buf.  Returns its length when it is
+ * complete, 0 when more bytes are needed (then *need is the whole reply's
+ * length if a bulk header already told it, else 0), -1 when the bytes are
+ * not a reply this parser accepts.
+ */
+ssize_t	resp_parse(const char *buf, size_t len, struct resp_reply *,
+	    size_t *need);
+
+/* 1 when e is a bulk string equal to s. */
+int	resp_is(const struct resp_elem *e, const char *s);
+
+#endif /* CHILD_RESP_H */
