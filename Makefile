@@ -6,6 +6,7 @@
 #   make test       unit tests, then integration and conformance tests
 #                   against the plain and the ASan+UBSan build
 #   make asan       build ./wspubsub-asan
+#   make scaleout   HAProxy, Redis Cluster and Sentinel tests (tests/scaleout/)
 #   make stress     long abuse, leak and load runs (tests/stress/)
 #   make bench      the benchmark of issue 6 (contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
@@ -29,7 +30,7 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
 CHILD_SRCS  = child/auth.c child/child.c child/http.c child/io.c child/loop.c \
-	      child/reconnect.c \
+	      child/reconnect.c child/resp.c child/cluster.c child/sentinel.c \
 	      child/stats.c child/subscriber.c child/user.c child/jwt.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
@@ -53,7 +54,7 @@ UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
 .PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps stress \
-	install uninstall lint-man
+	install uninstall lint-man scaleout
 
 all: wspubsub
 
@@ -121,7 +122,12 @@ fuzz: $(FUZZ_BINS)
 fuzz-short:
 	$(MAKE) fuzz FUZZ_TIME=$(FUZZ_SHORT)
 
-test: lint-man unit fuzz-short integration conformance
+test: lint-man unit fuzz-short integration conformance scaleout
+
+# Many instances behind HAProxy, Redis Cluster and Sentinel (issue 7):
+# real redis-server and haproxy processes on loopback; plain build only.
+scaleout: wspubsub
+	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/scaleout
 
 # Long abuse, leak and load runs (issue 3); not part of `test`.
 stress: wspubsub

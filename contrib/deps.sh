@@ -29,6 +29,7 @@ PACKAGES="
 	mandoc
 	systemd
 	openbsd-inetd
+	haproxy
 "
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
