@@ -28,42 +28,71 @@ line(const char **p, const char *end, const char **s, size_t *len)
 	return 1;
 }
 
-/* A decimal integer, optionally negative, of at most 18 digits. */
+/*
+ * A type byte, a decimal number (optionally negative, at most 18 digits)
+ * and CRLF, read in one pass: this runs four times per message.
+ */
 static int
-number(const char *s, size_t len, long long *out)
+header(const char **pp, const char *end, char type, long long *v)
 {
-	long long v = 0;
-	size_t i = 0;
-	int neg = 0;
+	const char *p = *pp;
+	long long n = 0;
+	int neg = 0, digits = 0;
 
-	if (len > 0 && s[0] == '-') {
-		neg = 1;
-		i = 1;
-	}
-	if (i == len || len - i > 18)
+	if (p == end)
+		return 0;
+	if (*p++ != type)
 		return -1;
-	for (; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
+	if (p < end && *p == '-') {
+		neg = 1;
+		p++;
 	}
-	*out = neg ? -v : v;
-	return 0;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (++digits > 18)
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	if (p == end)
+		return 0;
+	if (digits == 0 || *p != '\r')
+		return -1;
+	if (p + 1 == end)
+		return 0;
+	if (p[1] != '\n')
+		return -1;
+	*v = neg ? -n : n;
+	*pp = p + 2;
+	return 1;
 }
 
-/* A type byte, then a number, then CRLF. */
-static int
-header(const char **p, const char *end, char type, long long *v)
+ssize_t
+resp_bulk(const char *buf, size_t len, struct resp_elem *e, size_t *need)
 {
-	const char *s;
-	size_t len;
-	int r;
+	const char *p = buf, *end = buf + len;
+	long long v;
+	int rc;
 
-	if ((r = line(p, end, &s, &len)) != 1)
-		return r;
-	if (len < 2 || s[0] != type || number(s + 1, len - 1, v) == -1)
+	*need = 0;
+	if ((rc = header(&p, end, '$', &v)) != 1)
+		return rc;
+	if (v == -1) {
+		e->type = 0;	/* null bulk */
+		e->str = NULL;
+		e->len = 0;
+		return p - buf;
+	}
+	if (v < 0 || v > RESP_BULK_MAX)
 		return -1;
-	return 1;
+	if ((size_t)(end - p) < (size_t)v + 2) {
+		*need = (size_t)(p - buf) + (size_t)v + 2;
+		return 0;
+	}
+	if (p[v] != '\r' || p[v + 1] != '\n')
+		return -1;
+	e->type = '$';
+	e->str = p;
+	e->len = (size_t)v;
+	return p + v + 2 - buf;
 }
 
 ssize_t
@@ -73,13 +102,14 @@ resp_parse(const char *buf, size_t len, struct resp_reply *r, size_t *need)
 	struct resp_elem *e;
 	long long v;
 	size_t slen;
+	ssize_t n;
 	int i, rc;
 
 	*need = 0;
 	if (len == 0)
 		return 0;
-	memset(r, 0, sizeof(*r));
 	r->type = buf[0];
+	r->n = 0;
 	switch (buf[0]) {
 	case '-':
 	case '+':
@@ -108,22 +138,13 @@ resp_parse(const char *buf, size_t len, struct resp_reply *r, size_t *need)
 			e->type = ':';
 			continue;
 		}
-		if ((rc = header(&p, end, '$', &v)) != 1)
-			return rc;
-		if (v == -1)
-			continue;	/* null bulk: type stays 0 */
-		if (v < 0 || v > RESP_BULK_MAX)
-			return -1;
-		if ((size_t)(end - p) < (size_t)v + 2) {
-			*need = (size_t)(p - buf) + (size_t)v + 2;
-			return 0;
+		n = resp_bulk(p, (size_t)(end - p), e, need);
+		if (n <= 0) {
+			if (*need != 0)
+				*need += (size_t)(p - buf);
+			return n;
 		}
-		if (p[v] != '\r' || p[v + 1] != '\n')
-			return -1;
-		e->type = '$';
-		e->str = p;
-		e->len = (size_t)v;
-		p += v + 2;
+		p += n;
 	}
 	return p - buf;
 }

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define RESP_LINE_MAX	4096		/* error texts, length lines */
+#define RESP_LINE_MAX	4096		/* error and status lines */
 #define RESP_BULK_MAX	(512LL << 20)	/* Redis' proto-max-bulk-len */
 #define RESP_ELEMS_MAX	3
 
@@ -40,6 +40,13 @@ struct resp_reply {
  * not a reply this parser accepts.
  */
 ssize_t	resp_parse(const char *buf, size_t len, struct resp_reply *,
+	    size_t *need);
+
+/*
+ * One bulk string at the start of buf ("$5\r\nhello\r\n"), with the same
+ * results as resp_parse.
+ */
+ssize_t	resp_bulk(const char *buf, size_t len, struct resp_elem *,
 	    size_t *need);
 
 /* 1 when e is a bulk string equal to s. */

@@ -42,6 +42,9 @@ struct sub {
 	size_t			 cap, start, end;
 	size_t			 need;		/* length of the reply at start */
 	char			 err[128];
+	/* How every message on our channel starts, up to the payload. */
+	char			 prefix[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 40];
+	size_t			 prefix_len;
 };
 
 /*
@@ -396,6 +399,19 @@ await_reply(struct sub *s, const struct child_conf *conf,
 	}
 }
 
+/* Subscribed: remember what the channel's messages look like. */
+static void
+subscribed(struct sub *s, int sharded, const char *channel)
+{
+	int n;
+
+	s->sharded = sharded;
+	n = snprintf(s->prefix, sizeof(s->prefix), "*3\r\n$%d\r\n%s\r\n"
+	    "$%zu\r\n%s\r\n", sharded ? 8 : 7, sharded ? "smessage" :
+	    "message", strlen(channel), channel);
+	s->prefix_len = n > 0 && (size_t)n < sizeof(s->prefix) ? (size_t)n : 0;
+}
+
 /* Send one command and wait for its reply, or for a push confirming it. */
 static int
 roundtrip(struct sub *s, const struct child_conf *conf, const char *cmd,
@@ -473,7 +489,7 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 			return fail(sp, err, errlen);
 		if (r.type == '*' && r.n >= 1 &&
 		    resp_is(&r.e[0], "ssubscribe")) {
-			(*sp)->sharded = 1;
+			subscribed(*sp, 1, channel);
 			return 0;
 		}
 		kind = r.type == '-' ? cluster_redirect(r.line, r.line_len,
@@ -510,8 +526,10 @@ sub_subscribe(struct sub **sp, const struct child_conf *conf,
 		return -1;
 	if (roundtrip(*sp, conf, "SUBSCRIBE", channel, &r) == -1)
 		return fail(sp, err, errlen);
-	if (r.type == '*' && r.n >= 1 && resp_is(&r.e[0], "subscribe"))
+	if (r.type == '*' && r.n >= 1 && resp_is(&r.e[0], "subscribe")) {
+		subscribed(*sp, 0, channel);
 		return 0;
+	}
 	reply_error(err, errlen, "SUBSCRIBE", *sp, &r);
 	return fail(sp, err, errlen);
 }
@@ -553,11 +571,36 @@ int
 sub_next(struct sub *s, const char **payload, size_t *len)
 {
 	struct resp_reply r;
+	struct resp_elem e;
+	const char *b;
+	size_t avail;
 	ssize_t n;
 
 	for (;;) {
-		n = resp_parse(s->buf + s->start, s->end - s->start, &r,
-		    &s->need);
+		b = s->buf + s->start;
+		avail = s->end - s->start;
+		/*
+		 * The common case, a message on our channel: compare the known
+		 * start at once and parse only the payload's length.
+		 */
+		if (s->prefix_len > 0 && avail > s->prefix_len &&
+		    memcmp(b, s->prefix, s->prefix_len) == 0) {
+			n = resp_bulk(b + s->prefix_len, avail - s->prefix_len,
+			    &e, &s->need);
+			if (n > 0 && e.type == '$') {
+				s->start += s->prefix_len + (size_t)n;
+				*payload = e.str;
+				*len = e.len;
+				return SUB_MESSAGE;
+			}
+			if (n == 0) {
+				if (s->need != 0)
+					s->need += s->prefix_len;
+				return SUB_NONE;
+			}
+			/* a null or bad payload: the general parser decides */
+		}
+		n = resp_parse(b, avail, &r, &s->need);
 		if (n == 0)
 			return SUB_NONE;
 		if (n < 0) {
