@@ -10,6 +10,12 @@
 
 #define SLOT_CLAIMED	(-1)	/* pid of a slot whose child is forking */
 
+/*
+ * No slot below this one is free, so a claim does not walk over the slots
+ * of thousands of busy children; the busy slots stay at the bottom.
+ */
+static int lowest_free;
+
 struct stats *
 scoreboard_create(int nslots)
 {
@@ -33,12 +39,14 @@ scoreboard_claim(struct stats *s)
 
 	if (s == NULL)
 		return -1;
-	for (i = 0; i < s->nslots; i++)
+	for (i = lowest_free; i < s->nslots; i++)
 		if (s->slot[i].pid == 0) {
 			s->slot[i].pid = SLOT_CLAIMED;
 			s->slot[i].state = SLOT_SPARE;
+			lowest_free = i + 1;
 			return i;
 		}
+	lowest_free = s->nslots;
 	return -1;
 }
 
@@ -50,4 +58,6 @@ scoreboard_release(struct stats *s, int slot)
 	/* A child killed mid-connection never folded in its counters. */
 	__atomic_store_n(&s->slot[slot].state, SLOT_FREE, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->slot[slot].pid, 0, __ATOMIC_RELEASE);
+	if (slot < lowest_free)
+		lowest_free = slot;
 }

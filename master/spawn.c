@@ -119,9 +119,12 @@ spawn_spare(const struct conf *conf)
 		/*
 		 * The syslog socket is about to be closed below; forget it,
 		 * or a later syslog() would write into whatever descriptor
-		 * takes its number (the client, or Redis).
+		 * takes its number (the client, or Redis).  Only a child that
+		 * logs to syslog calls syslog(); the others leave libc's
+		 * state alone (closelog() dirties a page of it).
 		 */
-		closelog();
+		if (log_getfd() == -1)
+			closelog();
 		child_signals_reset();
 		stats_attach(conf->child.stats, slot);
 		/*

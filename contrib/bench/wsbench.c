@@ -140,7 +140,7 @@ static struct figure fig[F_COUNT] = {
 	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
 	[F_TP_RATE] = { "tp_rate", "2 throughput 64 B (msg/s)", "%.0f",
 	    T_RATIO_GE, 0.70, ">= 0.70x raw", 0, 0, {0}, {0} },
-	[F_TP_LOST] = { "tp_lost", "2 throughput lost (of 200000)", "%.0f",
+	[F_TP_LOST] = { "tp_lost", "2 throughput lost (msgs)", "%.0f",
 	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
 	[F_CR_RATE] = { "cr_rate", "3 handshakes/s (2000, 50 in flight)",
 	    "%.0f", T_WS_GE, 10000, ">= 10000/s", 0, 0, {0}, {0} },
@@ -1566,6 +1566,39 @@ out:
 }
 
 /* ---- 3. connection rate -------------------------------------------- */
+
+/*
+ * CPU time (ms) of the master itself and of the children it has reaped,
+ * and the minor page faults of both, from /proc/PID/stat (minflt cminflt
+ * utime stime cutime cstime).  Time on a shared machine moves with the
+ * load; CPU and faults per connection move much less.
+ */
+static int
+cpu_ms(pid_t pid, double *self, double *kids, double *faults)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st, mf, cmf;
+	long long cut, cst;
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (pid <= 0 || (f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 10-17, after the ")" that ends the command name. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%*c %*d %*d %*d %*d %*d %*u %llu %llu %*u %*u %llu %llu %lld %lld",
+	    &mf, &cmf, &ut, &st, &cut, &cst) != 6)
+		return -1;
+	*self = (ut + st) * 1000.0 / hz;
+	*kids = (cut + cst) * 1000.0 / hz;
+	*faults = (double)(mf + cmf);
+	return 0;
+}
 static struct {
 	int	 done;
 	int64_t	 t_last_open;
@@ -1635,6 +1668,7 @@ fig_connrate(int side)
 	static const int figs[] = { F_CR_RATE, F_CR_MED, F_CR_P99, -1 };
 	struct conn **cs = calloc(CR_N, sizeof(*cs));
 	int64_t t0, end, *first = xrealloc(NULL, sizeof(int64_t) * CR_N);
+	double cpu0[3] = { -1, 0, 0 }, cpu1[3];
 	int next = 0, i, nf = 0;
 	char user[48];
 
@@ -1642,6 +1676,9 @@ fig_connrate(int side)
 	memset(&R, 0, sizeof(R));
 	cb_open = cr_open;
 	cb_msg = cr_msg;
+	if (side == 0 &&
+	    cpu_ms(master_pid, &cpu0[0], &cpu0[1], &cpu0[2]) == -1)
+		cpu0[0] = -1;
 	t0 = now_ns();
 	end = t0 + 30 * SEC;
 	while (R.done + ph.failed < CR_N) {
@@ -1676,8 +1713,15 @@ fig_connrate(int side)
 	close_all(cs, next);
 	free(cs);
 	free(first);
-	if (side == 0)
-		ws_settle(0, 20);
+	if (side == 0 && ws_settle(0, 20) == 0 && cpu0[0] >= 0 &&
+	    ph.opened > 0 &&
+	    cpu_ms(master_pid, &cpu1[0], &cpu1[1], &cpu1[2]) == 0)
+		note("3. connection rate (wspubsub): server CPU %.0f us per "
+		    "connection (master %.0f, children %.0f, exit included), "
+		    "%.1f page faults", (cpu1[0] - cpu0[0] + cpu1[1] -
+		    cpu0[1]) * 1e3 / ph.opened, (cpu1[0] - cpu0[0]) * 1e3 /
+		    ph.opened, (cpu1[1] - cpu0[1]) * 1e3 / ph.opened,
+		    (cpu1[2] - cpu0[2]) / ph.opened);
 }
 
 /* ---- 4 + 5. memory, then fan-out on the same connections ------------ */
