@@ -14,7 +14,7 @@
 #include "cluster.h"
 
 #define RANGES_MAX	512
-#define NODES_MAX	64
+#define NODES_MAX	1024	/* Redis Cluster's own suggested limit */
 
 /* CRC16-CCITT (XModem), the polynomial Redis Cluster uses, bit by bit. */
 static unsigned int
@@ -50,7 +50,7 @@ cluster_slot(const char *key, size_t len)
 
 static struct range {
 	unsigned short	lo, hi;
-	unsigned char	node;
+	unsigned short	node;
 }		ranges[RANGES_MAX];
 static int	nranges;
 static struct redis_addr nodes[NODES_MAX];
@@ -71,16 +71,25 @@ node_index(const struct redis_addr *a)
 	return nnodes++;
 }
 
+/*
+ * With the list full, a map being loaded keeps what it has; a -MOVED
+ * (evict set) forgets the last range instead, whose slots are asked anew.
+ */
 static void
-add_range(unsigned int lo, unsigned int hi, const struct redis_addr *a)
+add_range(unsigned int lo, unsigned int hi, const struct redis_addr *a,
+    int evict)
 {
 	int n;
 
-	if (nranges == RANGES_MAX || (n = node_index(a)) == -1)
-		return;		/* the rest is learnt from -MOVED */
+	if (nranges == RANGES_MAX && !evict)
+		return;
+	if ((n = node_index(a)) == -1)
+		return;		/* learnt again from the next -MOVED */
+	if (nranges == RANGES_MAX)
+		nranges--;
 	ranges[nranges].lo = (unsigned short)lo;
 	ranges[nranges].hi = (unsigned short)hi;
-	ranges[nranges].node = (unsigned char)n;
+	ranges[nranges].node = (unsigned short)n;
 	nranges++;
 }
 
@@ -124,15 +133,15 @@ cluster_map_load(const redisReply *r, const struct redis_addr *asked)
 	unsigned int lo, hi;
 	size_t i;
 
+	nranges = nnodes = 0;
 	if (r->type != REDIS_REPLY_ARRAY)
 		return -1;
-	nranges = nnodes = 0;
 	for (i = 0; i < r->elements; i++) {
 		if (entry_owner(r->element[i], asked, &a, &lo, &hi) == -1) {
 			nranges = nnodes = 0;
 			return -1;
 		}
-		add_range(lo, hi, &a);
+		add_range(lo, hi, &a, 0);
 	}
 	return 0;
 }
@@ -151,6 +160,8 @@ cluster_map_owner(unsigned int slot)
 /*
  * After a -MOVED, cut slot out of the range that held it and give it a
  * range of its own; the next CLUSTER SLOTS puts things straight anyway.
+ * With the list full, the whole old range is forgotten instead (its
+ * slots are then asked of any node and learnt from -MOVED in turn).
  */
 void
 cluster_map_set(unsigned int slot, const struct redis_addr *a)
@@ -171,8 +182,10 @@ cluster_map_set(unsigned int slot, const struct redis_addr *a)
 		else if (slot == r->hi)
 			r->hi--;
 		else {
-			if (nranges == RANGES_MAX)
-				return;
+			if (nranges == RANGES_MAX) {
+				*r = ranges[--nranges];
+				break;
+			}
 			n = nranges++;
 			ranges[n] = *r;
 			ranges[n].lo = (unsigned short)(slot + 1);
@@ -180,13 +193,32 @@ cluster_map_set(unsigned int slot, const struct redis_addr *a)
 		}
 		break;
 	}
-	add_range(slot, slot, a);
+	add_range(slot, slot, a, 1);
 }
 
 const struct redis_addr *
 cluster_map_node(int i)
 {
 	return i >= 0 && i < nnodes ? &nodes[i] : NULL;
+}
+
+/* Digits only, no sign or blank, at most max: strtoul() takes too much. */
+static int
+decimal(const char *s, const char *end, unsigned long max, unsigned long *v)
+{
+	unsigned long n = 0;
+
+	if (s == end || end - s > 5)
+		return -1;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		n = n * 10 + (unsigned long)(*s - '0');
+	}
+	if (n > max)
+		return -1;
+	*v = n;
+	return 0;
 }
 
 int
@@ -197,7 +229,7 @@ cluster_redirect(const char *text, size_t len, unsigned int *slot,
 	unsigned long v;
 	int kind;
 
-	if (len >= sizeof(buf))
+	if (len >= sizeof(buf) || memchr(text, '\0', len) != NULL)
 		return 0;
 	memcpy(buf, text, len);
 	buf[len] = '\0';
@@ -208,22 +240,25 @@ cluster_redirect(const char *text, size_t len, unsigned int *slot,
 	else
 		return 0;
 	sp = buf + (kind == 1 ? 6 : 4);
-	v = strtoul(sp, &end, 10);
-	if (end == sp || *end != ' ' || v >= CLUSTER_SLOTS)
+	if ((end = strchr(sp, ' ')) == NULL ||
+	    decimal(sp, end, CLUSTER_SLOTS - 1, &v) == -1)
 		return 0;
 	*slot = (unsigned int)v;
 	sp = end + 1;
-	if ((colon = strrchr(sp, ':')) == NULL)
+	if ((colon = strrchr(sp, ':')) == NULL ||
+	    decimal(colon + 1, colon + strlen(colon), 65535, &v) == -1 ||
+	    v == 0 || strpbrk(sp, " \t") != NULL)
 		return 0;
 	*colon = '\0';
-	v = strtoul(colon + 1, &end, 10);
-	if (end == colon + 1 || *end != '\0' || v < 1 || v > 65535)
-		return 0;
 	/* An IPv6 address may come bare ("::1:7000") or in brackets. */
-	if (*sp == '[' && colon > sp && colon[-1] == ']') {
+	if (*sp == '[') {
+		if (colon == sp || colon[-1] != ']')
+			return 0;
 		sp++;
 		colon[-1] = '\0';
 	}
+	if (strpbrk(sp, "[]") != NULL)
+		return 0;
 	/* An empty host means the node that answered (the caller knows it). */
 	if (strlcpy(to->host, sp, sizeof(to->host)) >= sizeof(to->host))
 		return 0;

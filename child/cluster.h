@@ -23,7 +23,7 @@ unsigned int	cluster_slot(const char *key, size_t len);
 /*
  * Replace the slot map with a CLUSTER SLOTS reply from the node at
  * asked (whose address stands in where the reply gives none).  0, or -1
- * when the reply is not one.
+ * with the map left empty when the reply is not one.
  */
 int	cluster_map_load(const redisReply *, const struct redis_addr *asked);
 /* The owner of slot, or NULL when the map does not know. */

@@ -35,9 +35,10 @@ struct resp_reply {
 
 /*
  * Parse one reply at the start of buf.  Returns its length when it is
- * complete, 0 when more bytes are needed (then *need is the whole reply's
- * length if a bulk header already told it, else 0), -1 when the bytes are
- * not a reply this parser accepts.
+ * complete, 0 when more bytes are needed (then *need is where the bulk
+ * being read ends, a lower bound of the reply's length, once its header
+ * has told it, else 0), -1 when the bytes are not a reply this parser
+ * accepts.
  */
 ssize_t	resp_parse(const char *buf, size_t len, struct resp_reply *,
 	    size_t *need);

@@ -465,13 +465,11 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 
 	if (*sp == NULL && (*sp = sub_connect(conf, err, errlen)) == NULL)
 		return -1;
+	/* Unknown slot: ask the node at hand, follow MOVED. */
+	owner = cluster_map_owner(slot);
+	want = owner != NULL ? *owner : (*sp)->addr;
 	for (hop = 0; hop <= REDIRECTS_MAX; hop++) {
 		err[0] = '\0';
-		if (!asking) {
-			/* Unknown slot: ask the node at hand, follow MOVED. */
-			owner = cluster_map_owner(slot);
-			want = owner != NULL ? *owner : (*sp)->addr;
-		}
 		if (!addr_eq(&(*sp)->addr, &want)) {
 			sub_close(*sp, NULL);
 			if ((*sp = sub_dial(conf, &want, err, errlen)) == NULL)
@@ -500,13 +498,11 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 		}
 		if (to.host[0] == '\0')
 			strlcpy(to.host, (*sp)->addr.host, sizeof(to.host));
-		if (kind == 1) {
+		/* MOVED: the map was stale; ASK: this once, during migration. */
+		if (kind == 1)
 			cluster_map_set(slot, &to);
-			asking = 0;
-		} else {
-			want = to;
-			asking = 1;
-		}
+		want = to;
+		asking = kind == 2;
 	}
 	snprintf(err, errlen, "SSUBSCRIBE %s: more than %d redirections",
 	    channel, REDIRECTS_MAX);

@@ -609,6 +609,283 @@ test_too_long_values(void **state UNUSED)
 }
 
 static void
+assert_addr(const struct redis_addr *a, const char *host, int port)
+{
+	assert_string_equal(a->host, host);
+	assert_int_equal(a->port, port);
+}
+
+/* errors holds one whole-file message (no line number) with text. */
+static void
+assert_file_error(int rc, const char *text)
+{
+	if (rc != -1 || count_errors() != 1 || strstr(errors, text) == NULL)
+		fail_msg("load returned %d, want one error with \"%s\":\n%s",
+		    rc, text, errors);
+}
+
+/* Redis Cluster: redis_cluster yes and its seed nodes. */
+static void
+test_redis_cluster(void **state UNUSED)
+{
+	char text[2048];
+	size_t off;
+	int i;
+
+	assert_clean(load(&conf, ""));
+	assert_int_equal(conf.child.redis_cluster, 0);
+	assert_int_equal(conf.child.nredis_nodes, 0);
+	assert_int_equal(conf.child.nredis_sentinels, 0);
+	assert_string_equal(conf.child.redis_master_name, "");
+
+	assert_clean(load(&conf,
+	    "redis_cluster yes\n"
+	    "redis_node 10.0.0.1:7000\n"
+	    "redis_node [::1]:7001\n"
+	    "redis_node redis-3.example.com:7002   # a name\n"
+	    "redis_node [2001:db8::7]:65535\n"
+	    "redis_node localhost:1\n"));
+	assert_int_equal(conf.child.redis_cluster, 1);
+	assert_int_equal(conf.child.nredis_nodes, 5);
+	assert_addr(&conf.child.redis_nodes[0], "10.0.0.1", 7000);
+	assert_addr(&conf.child.redis_nodes[1], "::1", 7001);
+	assert_addr(&conf.child.redis_nodes[2], "redis-3.example.com", 7002);
+	assert_addr(&conf.child.redis_nodes[3], "2001:db8::7", 65535);
+	assert_addr(&conf.child.redis_nodes[4], "localhost", 1);
+	assert_int_equal(conf.child.nredis_sentinels, 0);
+
+	/* The order of the lines does not matter; "no" is a value too. */
+	assert_clean(load(&conf, "redis_node 10.0.0.1:7000\n"
+	    "redis_cluster no\nredis_cluster yes\n"));
+	assert_int_equal(conf.child.redis_cluster, 1);
+	assert_int_equal(conf.child.nredis_nodes, 1);
+
+	/* Up to REDIS_NODES_MAX nodes; one more names its line. */
+	off = (size_t)snprintf(text, sizeof(text), "redis_cluster yes\n");
+	for (i = 0; i < REDIS_NODES_MAX; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "redis_node 10.0.0.%d:%d\n", i + 1, 7000 + i);
+	assert_clean(load(&conf, text));
+	assert_int_equal(conf.child.nredis_nodes, REDIS_NODES_MAX);
+	assert_addr(&conf.child.redis_nodes[REDIS_NODES_MAX - 1], "10.0.0.16",
+	    7015);
+	snprintf(text + off, sizeof(text) - off, "redis_node 10.0.0.99:7099\n");
+	assert_int_equal(load(&conf, text), -1);
+	assert_true(has_error_at(REDIS_NODES_MAX + 2));
+	assert_int_equal(count_errors(), 1);
+	assert_non_null(strstr(errors, "redis_node"));
+	assert_non_null(strstr(errors, "16"));
+
+	/* Nodes without redis_cluster yes, and the other way round. */
+	assert_file_error(load(&conf, "redis_node 10.0.0.1:7000\n"),
+	    "redis_cluster");
+	assert_file_error(load(&conf, "redis_cluster no\n"
+	    "redis_node 10.0.0.1:7000\n"), "redis_cluster");
+	assert_file_error(load(&conf, "redis_cluster yes\n"), "redis_node");
+
+	/* Not with a Unix socket. */
+	assert_file_error(load(&conf, "redis_cluster yes\n"
+	    "redis_node 10.0.0.1:7000\nredis_socket /run/redis.sock\n"),
+	    "redis_socket");
+	/* A plain Redis on a socket is fine. */
+	assert_clean(load(&conf, "redis_cluster no\n"
+	    "redis_socket /run/redis.sock\n"));
+}
+
+/* Sentinel: redis_sentinel and redis_master_name, together. */
+static void
+test_redis_sentinel(void **state UNUSED)
+{
+	char text[2048];
+	size_t off;
+	int i;
+
+	assert_clean(load(&conf,
+	    "redis_sentinel 10.0.0.1:26379\n"
+	    "redis_sentinel [::1]:26380\n"
+	    "redis_sentinel sentinel-3:26381\n"
+	    "redis_master_name mymaster\n"));
+	assert_int_equal(conf.child.nredis_sentinels, 3);
+	assert_addr(&conf.child.redis_sentinels[0], "10.0.0.1", 26379);
+	assert_addr(&conf.child.redis_sentinels[1], "::1", 26380);
+	assert_addr(&conf.child.redis_sentinels[2], "sentinel-3", 26381);
+	assert_string_equal(conf.child.redis_master_name, "mymaster");
+	assert_int_equal(conf.child.redis_cluster, 0);
+	assert_int_equal(conf.child.nredis_nodes, 0);
+
+	assert_file_error(load(&conf, "redis_sentinel 10.0.0.1:26379\n"),
+	    "redis_master_name");
+	assert_file_error(load(&conf, "redis_master_name mymaster\n"),
+	    "redis_sentinel");
+
+	/* Sentinel and Cluster exclude each other. */
+	assert_int_equal(load(&conf, "redis_sentinel 10.0.0.1:26379\n"
+	    "redis_master_name mymaster\nredis_cluster yes\n"
+	    "redis_node 10.0.0.1:7000\n"), -1);
+	assert_int_equal(count_errors(), 1);
+	assert_non_null(strstr(errors, "exclude"));
+	/* redis_cluster no is not a Cluster. */
+	assert_clean(load(&conf, "redis_sentinel 10.0.0.1:26379\n"
+	    "redis_master_name mymaster\nredis_cluster no\n"));
+
+	/* Not with a Unix socket. */
+	assert_file_error(load(&conf, "redis_sentinel 10.0.0.1:26379\n"
+	    "redis_master_name mymaster\nredis_socket /run/redis.sock\n"),
+	    "redis_socket");
+
+	/* Up to REDIS_NODES_MAX sentinels. */
+	off = (size_t)snprintf(text, sizeof(text),
+	    "redis_master_name m\n");
+	for (i = 0; i < REDIS_NODES_MAX; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "redis_sentinel 10.0.0.%d:26379\n", i + 1);
+	assert_clean(load(&conf, text));
+	assert_int_equal(conf.child.nredis_sentinels, REDIS_NODES_MAX);
+	snprintf(text + off, sizeof(text) - off, "redis_sentinel s:1\n");
+	assert_int_equal(load(&conf, text), -1);
+	assert_true(has_error_at(REDIS_NODES_MAX + 2));
+	assert_int_equal(count_errors(), 1);
+	assert_non_null(strstr(errors, "redis_sentinel"));
+
+	/* A master name of NAME_MAX_LEN bytes, and one more. */
+	memset(text, 0, sizeof(text));
+	off = (size_t)snprintf(text, sizeof(text),
+	    "redis_sentinel a:1\nredis_master_name ");
+	memset(text + off, 'm', NAME_MAX_LEN);
+	text[off + NAME_MAX_LEN] = '\n';
+	assert_clean(load(&conf, text));
+	assert_int_equal(strlen(conf.child.redis_master_name), NAME_MAX_LEN);
+	text[off + NAME_MAX_LEN] = 'm';
+	text[off + NAME_MAX_LEN + 1] = '\n';
+	assert_int_equal(load(&conf, text), -1);
+	assert_true(has_error_at(2));
+}
+
+/* Each bad redis_node or redis_sentinel line, alone at line 3. */
+static void
+test_redis_bad_addrs(void **state UNUSED)
+{
+	static const char *const bad[] = {
+		"127.0.0.1", "127.0.0.1:", ":7000", ":", "::1:7000", "::1",
+		"[::1]", "[::1]7000", "[::1]:", "[]:7000", "[::1:7000",
+		"::1]:7000", "127.0.0.1:0", "127.0.0.1:65536",
+		"127.0.0.1:-1", "127.0.0.1:x", "127.0.0.1:7000x",
+		"127.0.0.1:70000", "*:7000", "[*]:7000",
+		"127.0.0.1:7000 127.0.0.1:7001",
+		"a:b:7000", "",
+	};
+	static const char *const keys[] = { "redis_node", "redis_sentinel" };
+	static const char *const yesno[] = { "maybe", "1", "yes no", "" };
+	char text[512], host[300];
+	size_t i, k;
+	int rc;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), "# line 1\n"
+			    "redis_cluster yes\n%s %s\nlog_level info\n",
+			    keys[k], bad[i]);
+			rc = load(&conf, text);
+			if (rc != -1)
+				fail_msg("%s \"%s\" accepted", keys[k], bad[i]);
+			if (!has_error_at(3) || count_errors() != 1)
+				fail_msg("%s \"%s\": want one error at %s:3, "
+				    "got:\n%s", keys[k], bad[i], conf_path,
+				    errors);
+			if (strstr(errors, keys[k]) == NULL)
+				fail_msg("%s \"%s\": the key is not named:\n%s",
+				    keys[k], bad[i], errors);
+		}
+	}
+	for (i = 0; i < sizeof(yesno) / sizeof(yesno[0]); i++) {
+		snprintf(text, sizeof(text), "\n\nredis_cluster %s\n",
+		    yesno[i]);
+		if (load(&conf, text) != -1 || !has_error_at(3) ||
+		    count_errors() != 1)
+			fail_msg("redis_cluster \"%s\": %s", yesno[i], errors);
+	}
+
+	/* A host of REDIS_HOST_MAX bytes, and one more. */
+	memset(host, 'h', sizeof(host));
+	host[REDIS_HOST_MAX] = '\0';
+	snprintf(text, sizeof(text), "redis_cluster yes\nredis_node %s:7000\n",
+	    host);
+	assert_clean(load(&conf, text));
+	assert_int_equal(strlen(conf.child.redis_nodes[0].host),
+	    REDIS_HOST_MAX);
+	host[REDIS_HOST_MAX] = 'h';
+	host[REDIS_HOST_MAX + 1] = '\0';
+	snprintf(text, sizeof(text), "redis_cluster yes\nredis_node %s:7000\n",
+	    host);
+	assert_int_equal(load(&conf, text), -1);
+	assert_true(has_error_at(2));
+	snprintf(text, sizeof(text), "redis_cluster yes\nredis_node [%s]:7000\n",
+	    host);
+	assert_int_equal(load(&conf, text), -1);
+	assert_true(has_error_at(2));
+}
+
+/* conf_print() of the Cluster and Sentinel keys reads back the same. */
+static void
+test_redis_print_roundtrip(void **state UNUSED)
+{
+	static const char *const texts[] = {
+		"redis_cluster yes\nredis_node 10.0.0.1:7000\n"
+		"redis_node [::1]:7001\nredis_node [fe80::1%eth0]:7002\n"
+		"redis_node redis-3.example.com:7003\n",
+		"redis_sentinel [::1]:26379\nredis_sentinel 10.0.0.2:26380\n"
+		"redis_master_name mymaster\n",
+		"redis_socket /run/redis.sock\n",
+	};
+	struct conf again;
+	char *text;
+	size_t len, t;
+	int i;
+	FILE *f;
+
+	for (t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+		assert_clean(load(&conf, texts[t]));
+		text = NULL;
+		len = 0;
+		f = open_memstream(&text, &len);
+		assert_non_null(f);
+		conf_print(&conf, f);
+		fclose(f);
+		assert_clean(load(&again, text));
+		assert_int_equal(again.child.redis_cluster,
+		    conf.child.redis_cluster);
+		assert_int_equal(again.child.nredis_nodes,
+		    conf.child.nredis_nodes);
+		for (i = 0; i < conf.child.nredis_nodes; i++)
+			assert_addr(&again.child.redis_nodes[i],
+			    conf.child.redis_nodes[i].host,
+			    conf.child.redis_nodes[i].port);
+		assert_int_equal(again.child.nredis_sentinels,
+		    conf.child.nredis_sentinels);
+		for (i = 0; i < conf.child.nredis_sentinels; i++)
+			assert_addr(&again.child.redis_sentinels[i],
+			    conf.child.redis_sentinels[i].host,
+			    conf.child.redis_sentinels[i].port);
+		assert_string_equal(again.child.redis_master_name,
+		    conf.child.redis_master_name);
+		assert_string_equal(again.child.redis_socket,
+		    conf.child.redis_socket);
+		if (t == 0) {
+			assert_non_null(strstr(text, "redis_cluster yes\n"));
+			assert_non_null(strstr(text,
+			    "redis_node [::1]:7001\n"));
+			assert_non_null(strstr(text,
+			    "redis_node 10.0.0.1:7000\n"));
+			assert_int_equal(again.child.nredis_nodes, 4);
+		}
+		if (t == 1)
+			assert_non_null(strstr(text,
+			    "redis_sentinel [::1]:26379\n"));
+		free(text);
+	}
+}
+
+static void
 test_missing_file(void **state UNUSED)
 {
 	static const char path[] = "/nonexistent/wspubsub.conf";
@@ -646,6 +923,10 @@ main(void)
 		cmocka_unit_test_teardown(test_error_messages, teardown),
 		cmocka_unit_test_teardown(test_long_lines, teardown),
 		cmocka_unit_test_teardown(test_too_long_values, teardown),
+		cmocka_unit_test_teardown(test_redis_cluster, teardown),
+		cmocka_unit_test_teardown(test_redis_sentinel, teardown),
+		cmocka_unit_test_teardown(test_redis_bad_addrs, teardown),
+		cmocka_unit_test_teardown(test_redis_print_roundtrip, teardown),
 		cmocka_unit_test_teardown(test_missing_file, teardown),
 	};
 
