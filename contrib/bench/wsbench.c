@@ -121,7 +121,8 @@ struct figure {
 enum {
 	F_LAT_P50, F_LAT_P90, F_LAT_P99, F_LAT_MAX, F_LAT_LOST,
 	F_TP_RATE, F_TP_LOST,
-	F_CR_RATE, F_CR_MED, F_CR_P99, F_CR_SEQ, F_CR_SEQ99,
+	F_CR_RATE, F_CR_MED, F_CR_P99, F_CR_SEQ, F_CR_SEQ99, F_CR_CPU,
+	F_CR_FORK,
 	F_M1_PSS, F_M1_REDIS, F_M1_AVAIL, F_M1_KERN, F_M1_KOBJ,
 	F_M2_PSS, F_M2_REDIS, F_M2_AVAIL, F_M2_KERN, F_M2_KOBJ,
 	F_FO1_MS, F_FO1_LOST, F_FO2_MS, F_FO2_LOST,
@@ -152,6 +153,10 @@ static struct figure fig[F_COUNT] = {
 	    "%.0f", T_WS_LE, 2000, "< 2000 us", 0, 0, {0}, {0} },
 	[F_CR_SEQ99] = { "cr_seq_p99", "3 connect->1st msg p99, alone (us)",
 	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_CR_CPU] = { "cr_cpu", "3 server CPU/conn, all processes (us)",
+	    "%.0f", T_NONE, 0, "", 1, 1, {0}, {0} },
+	[F_CR_FORK] = { "cr_fork", "3 fork+exit+reap/s, one core (floor)",
+	    "%.0f", T_NONE, 0, "(see README)", 1, 1, {0}, {0} },
 	[F_M1_PSS] = { "m1_pss", "4 Pss/conn @1000, server (KiB)", "%.1f",
 	    T_WS_LE, 128, "<= 128 KiB", 1, 1, {0}, {0} },
 	[F_M1_REDIS] = { "m1_redis", "4 redis-server Pss/conn @1000 (KiB)",
@@ -1715,13 +1720,44 @@ fig_connrate(int side)
 	free(first);
 	if (side == 0 && ws_settle(0, 20) == 0 && cpu0[0] >= 0 &&
 	    ph.opened > 0 &&
-	    cpu_ms(master_pid, &cpu1[0], &cpu1[1], &cpu1[2]) == 0)
+	    cpu_ms(master_pid, &cpu1[0], &cpu1[1], &cpu1[2]) == 0) {
+		fig[F_CR_CPU].v[0] = (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) *
+		    1e3 / ph.opened;
 		note("3. connection rate (wspubsub): server CPU %.0f us per "
 		    "connection (master %.0f, children %.0f, exit included), "
 		    "%.1f page faults", (cpu1[0] - cpu0[0] + cpu1[1] -
 		    cpu0[1]) * 1e3 / ph.opened, (cpu1[0] - cpu0[0]) * 1e3 /
 		    ph.opened, (cpu1[1] - cpu0[1]) * 1e3 / ph.opened,
 		    (cpu1[2] - cpu0[2]) / ph.opened);
+	}
+}
+
+/*
+ * The floor under any server that forks per connection: this process
+ * (which maps OpenSSL, hiredis and libc, as wspubsub does) forks a child
+ * that exits at once, and reaps it, CR_N times in a row.  No server that
+ * pays one fork and one exit per client can accept faster on one core.
+ */
+static void
+fork_floor(void)
+{
+	int64_t t0 = now_ns();
+	pid_t pid;
+	int i, st;
+
+	for (i = 0; i < CR_N; i++) {
+		if ((pid = fork()) == -1) {
+			note("fork floor: fork: %s", strerror(errno));
+			return;
+		}
+		if (pid == 0)
+			_exit(0);
+		if (waitpid(pid, &st, 0) == -1) {
+			note("fork floor: waitpid: %s", strerror(errno));
+			return;
+		}
+	}
+	fig[F_CR_FORK].v[0] = CR_N / ((now_ns() - t0) / 1e9);
 }
 
 /* ---- 4 + 5. memory, then fan-out on the same connections ------------ */
@@ -2123,6 +2159,8 @@ main(int argc, char **argv)
 	    "%lu, load average %s", redis_port, server_bin, ws_port, SPARES,
 	    (unsigned long)rl.rlim_cur, la0);
 
+	if (strchr(only, '3'))
+		fork_floor();	/* first, while this process is small */
 	/* Each figure: wspubsub first, then the raw subscriber. */
 	for (side = 0; side < 2; side++)
 		if (strchr(only, '1')) {
