@@ -125,9 +125,10 @@ fuzz-short:
 test: lint-man unit fuzz-short integration conformance scaleout
 
 # Many instances behind HAProxy, Redis Cluster and Sentinel (issue 7):
-# real redis-server and haproxy processes on loopback; plain build only.
-scaleout: wspubsub
+# real redis-server and haproxy processes on loopback.
+scaleout: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/scaleout
+	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/scaleout
 
 # Long abuse, leak and load runs (issue 3); not part of `test`.
 stress: wspubsub

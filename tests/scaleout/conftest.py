@@ -65,3 +65,6 @@ def make_wspubsub(tmpdir_):
             w.stop()
         except Exception:
             pass
+    from harness import assert_clean_log
+    for w in started:
+        assert_clean_log(w)     # the ASan build's reports, if any

@@ -29,9 +29,9 @@ import time
 import pytest
 
 import harness
-from harness import (RedisServer, Wspubsub, close_code, free_port,
-                     live_children, mask_frame, open_ws_many, proc_title,
-                     raise_nofile, report, wait_for)
+from harness import (RedisServer, Wspubsub, assert_clean_log, close_code,
+                     free_port, live_children, mask_frame, open_ws_many,
+                     proc_title, raise_nofile, report, wait_for)
 
 HAPROXY = os.environ.get("HAPROXY") or shutil.which("haproxy") or \
     "/usr/sbin/haproxy"
@@ -183,12 +183,11 @@ def cluster(tmpdir_):
     """Redis, three wspubsub instances and HAProxy in front of them; all
     stopped afterwards whatever happened (reverse order of start)."""
     raise_nofile()
-    started = []
+    started, instances = [], []
     try:
         redis_server = RedisServer(tmpdir_)
         started.append(redis_server)
         redis_server.start()
-        instances = []
         for i in range(N_INSTANCES):
             d = os.path.join(tmpdir_, "ws%d" % (i + 1))
             os.mkdir(d)
@@ -208,6 +207,8 @@ def cluster(tmpdir_):
                 p.stop()
             except Exception as e:      # stop the rest regardless
                 print("teardown: %r: %r" % (p, e))
+    for w in instances:
+        assert_clean_log(w)     # the ASan build's reports, if any
 
 
 # --- clients -----------------------------------------------------------------
