@@ -31,6 +31,7 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
 CHILD_SRCS  = child/auth.c child/child.c child/http.c child/io.c child/loop.c \
 	      child/reconnect.c child/resp.c child/cluster.c child/sentinel.c \
+	      child/proxy.c \
 	      child/stats.c child/subscriber.c child/user.c child/jwt.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
@@ -44,13 +45,13 @@ ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
 LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
 
 # libFuzzer targets (clang); `make fuzz FUZZ_TIME=600` runs each longer.
-FUZZ_TARGETS = frame handshake identify conf jwt resp
+FUZZ_TARGETS = frame handshake identify conf jwt resp proxy
 FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_TIME   ?= 60
 FUZZ_SHORT  ?= 10
 FUZZ_FLAGS   = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
 
-UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/unit/test_jwt tests/unit/test_redis
+UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/unit/test_jwt tests/unit/test_redis tests/unit/test_proxy
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
 .PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps stress \

@@ -20,6 +20,7 @@
 
 #include "../master/log.h"
 #include "client.h"
+#include "proxy.h"
 #include "stats.h"
 #include "subscriber.h"
 
@@ -318,9 +319,66 @@ tls_accept(struct client *c)
 	return 0;
 }
 
+/*
+ * A listener marked proxy: the header comes first, and only its bytes are
+ * read, so that what follows (TLS or HTTP) is untouched.  The address it
+ * names replaces the proxy's own, unless it is the proxy's own connection
+ * (a health check: LOCAL or UNKNOWN).
+ */
+static int
+proxy_read(struct client *c)
+{
+	static char real[PEER_MAX];
+	int64_t deadline = c->started + c->conf->handshake_timeout;
+	uint8_t buf[PROXY_V2_MAX];
+	size_t have = 0;
+	ssize_t n, take;
+	int r;
+
+	for (;;) {
+		n = recv(c->fd, buf + have, sizeof(buf) - have, MSG_PEEK);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+			if ((r = http_wait(c, POLLIN, deadline)) != 1) {
+				stats_fail(FAIL_TIMEOUT);
+				log_info("%s: %s", c->peer, r == 0 ?
+				    "no PROXY header in time" :
+				    "PROXY header: poll error");
+				return -1;
+			}
+			continue;
+		}
+		if (n <= 0) {
+			log_info("%s: closed before the PROXY header",
+			    c->peer);
+			return -1;
+		}
+		if ((take = proxy_take(buf, have, buf + have, (size_t)n)) <= 0 ||
+		    recv(c->fd, buf + have, (size_t)take, 0) != take)
+			r = -1;
+		else {
+			have += (size_t)take;
+			r = proxy_parse(buf, have, real, sizeof(real));
+		}
+		if (r == -1) {
+			stats_fail(FAIL_BAD_REQUEST);
+			log_info("%s: bad PROXY header", c->peer);
+			return -1;
+		}
+		if (r == 1)
+			break;
+	}
+	if (real[0] != '\0') {
+		log_debug("%s: PROXY header: client %s", c->peer, real);
+		c->peer = real;
+		setproctitle("handshake %s", real);
+		stats_state(SLOT_HANDSHAKE, NULL, real);
+	}
+	return 0;
+}
+
 int
 child_serve(const struct child_conf *conf, int fd, const char *peer,
-    int tls)
+    int how)
 {
 	/*
 	 * Static and served once per process, so it starts zeroed without a
@@ -348,7 +406,8 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	/* Frames are written whole; do not let Nagle hold them back. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	if ((tls && tls_accept(&c) == -1) || upgrade(&c) == -1) {
+	if (((how & CHILD_PROXY) && proxy_read(&c) == -1) ||
+	    ((how & CHILD_TLS) && tls_accept(&c) == -1) || upgrade(&c) == -1) {
 		sub_close(c.redis, NULL);
 		io_free(&c.io);
 		close(fd);
@@ -357,14 +416,15 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	ws_parser_init(&c.parser, conf->max_message_size);
 	if (c.channel[0] != '\0') {
 		c.state = CS_OPEN;
-		setproctitle("%s %s", c.user, peer);
+		setproctitle("%s %s", c.user, c.peer);
 	} else {
 		c.state = CS_IDENTIFY;
 		c.deadline = now_ms() + conf->identify_timeout;
-		setproctitle("identify %s", peer);
+		setproctitle("identify %s", c.peer);
 	}
 	stats_state(SLOT_OPEN, c.user, NULL);
-	log_debug("%s: upgraded%s%s", peer, c.user[0] ? " as " : "", c.user);
+	log_debug("%s: upgraded%s%s", c.peer, c.user[0] ? " as " : "",
+	    c.user);
 
 	client_loop(&c);
 
@@ -378,7 +438,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	ms = now_ms() - c.started;
 	log_info("close user=%s peer=%s duration=%lld.%03llds "
 	    "in=%llu/%llu out=%llu/%llu code=%u by=%s reason=\"%s\"",
-	    c.user[0] ? c.user : "-", peer, (long long)(ms / 1000),
+	    c.user[0] ? c.user : "-", c.peer, (long long)(ms / 1000),
 	    (long long)(ms % 1000), (unsigned long long)c.msgs_in,
 	    (unsigned long long)c.bytes_in, (unsigned long long)c.msgs_out,
 	    (unsigned long long)c.bytes_out, c.close_code,

@@ -84,14 +84,18 @@ struct child_conf {
 	int	nallow_origin;
 };
 
+/* How a listener's connections start. */
+#define CHILD_TLS	0x1	/* a TLS handshake */
+#define CHILD_PROXY	0x2	/* a PROXY protocol header, before all */
+
 /*
  * Serve the client on fd (which child_serve closes) until the connection
- * ends, speaking TLS first when tls is set.  peer is the printable peer
- * address for logs and the process title.  Returns 0 after a normal
- * close, -1 after an error.
+ * ends; how holds CHILD_TLS and CHILD_PROXY.  peer is the printable peer
+ * address for logs and the process title (the PROXY header's, once read).
+ * Returns 0 after a normal close, -1 after an error.
  */
 int	child_serve(const struct child_conf *, int fd, const char *peer,
-	    int tls);
+	    int how);
 
 /* In a spare, before a client comes: connect to Redis ahead of time. */
 void	child_prepare(const struct child_conf *);

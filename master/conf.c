@@ -256,6 +256,30 @@ parse_listen(const char *s, struct conf_listen *l)
 	return 0;
 }
 
+/* After the address: "tls", "proxy", both or neither, each at most once. */
+static int
+listen_options(const char *extra, struct conf_listen *l)
+{
+	char buf[CONF_LINE_MAX + 1], *s = buf, *w;
+
+	l->tls = l->proxy = 0;
+	if (extra == NULL)
+		return 0;
+	if (strlcpy(buf, extra, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	while ((w = strsep(&s, " \t")) != NULL) {
+		if (*w == '\0')
+			continue;
+		if (strcmp(w, "tls") == 0 && !l->tls)
+			l->tls = 1;
+		else if (strcmp(w, "proxy") == 0 && !l->proxy)
+			l->proxy = 1;
+		else
+			return -1;
+	}
+	return 0;
+}
+
 /* One more redis_node or redis_sentinel. */
 static void
 add_redis_addr(struct parse *p, const char *name, const char *value,
@@ -459,7 +483,7 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 		perr(p, "%s: missing value", name);
 		return;
 	}
-	if (extra != NULL && !(k->type == K_LISTEN && strcmp(extra, "tls") == 0)) {
+	if (extra != NULL && k->type != K_LISTEN) {
 		perr(p, "%s: one value expected", name);
 		return;
 	}
@@ -521,8 +545,11 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 		else if (parse_listen(value, &c->listen[c->nlisten]) == -1)
 			perr(p, "listen: \"%s\" is not HOST:PORT or [V6]:PORT",
 			    value);
+		else if (listen_options(extra, &c->listen[c->nlisten]) == -1)
+			perr(p, "listen %s: options are tls and proxy, each once",
+			    value);
 		else
-			c->listen[c->nlisten++].tls = extra != NULL;
+			c->nlisten++;
 		break;
 	case K_ORIGIN:
 		if (cc->nallow_origin == ORIGIN_MAX)
@@ -764,10 +791,6 @@ conf_read(struct conf *c, FILE *f, const char *path)
 			value[n] = '\0';
 			extra = value + n + 1;
 			extra += strspn(extra, " \t");
-			if (strcspn(extra, " \t") != strlen(extra)) {
-				perr(&p, "%s: too many values", key);
-				continue;
-			}
 		}
 		conf_line(&p, c, key, value, extra);
 		explicit_bzero(line, sizeof(line));	/* may hold a secret */
@@ -847,7 +870,8 @@ conf_print(const struct conf *c, FILE *f)
 
 	for (i = 0; i < c->nlisten; i++) {
 		conf_listen_name(&c->listen[i], name, sizeof(name));
-		fprintf(f, "listen %s%s\n", name, c->listen[i].tls ? " tls" : "");
+		fprintf(f, "listen %s%s%s\n", name, c->listen[i].tls ? " tls" : "",
+		    c->listen[i].proxy ? " proxy" : "");
 	}
 	print_string(f, "tls_certificate", c->tls_certificate);
 	print_string(f, "tls_key", c->tls_key);

@@ -16,6 +16,7 @@ struct conf_listen {
 	char	host[256];	/* numeric address or name; "" = any */
 	char	port[8];
 	int	tls;		/* "listen ADDR tls" */
+	int	proxy;		/* "listen ADDR proxy": PROXY protocol */
 };
 
 struct conf {

@@ -45,7 +45,7 @@ sockaddr_name(const void *sa, char *buf, size_t len)
 		snprintf(buf, len, "local");
 }
 
-/* The same socket serves both: a change of "tls" alone keeps it. */
+/* The same socket serves both: a change of "tls" or "proxy" keeps it. */
 static int
 same_addr(const struct conf_listen *a, const struct conf_listen *b)
 {
@@ -96,8 +96,8 @@ bind_one(const struct conf_listen *l)
 		listeners[nlisteners].keep = 1;
 		sockaddr_name(ai->ai_addr, listeners[nlisteners].name,
 		    sizeof(listeners[nlisteners].name));
-		log_info("listening on %s%s", listeners[nlisteners].name,
-		    l->tls ? " (TLS)" : "");
+		log_info("listening on %s%s%s", listeners[nlisteners].name,
+		    l->tls ? " (TLS)" : "", l->proxy ? " (PROXY protocol)" : "");
 		nlisteners++;
 		bound++;
 	}
@@ -106,7 +106,7 @@ bind_one(const struct conf_listen *l)
 }
 
 void
-listen_adopt(int fd, int tls)
+listen_adopt(int fd, int tls, int proxy)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -118,13 +118,14 @@ listen_adopt(int fd, int tls)
 	memset(l, 0, sizeof(*l));
 	l->fd = fd;
 	l->addr.tls = tls;
+	l->addr.proxy = proxy;
 	l->keep = 1;
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
 		sockaddr_name(&ss, l->name, sizeof(l->name));
 	else
 		snprintf(l->name, sizeof(l->name), "descriptor %d", fd);
-	log_info("listening on %s%s (from systemd)", l->name,
-	    tls ? " (TLS)" : "");
+	log_info("listening on %s%s%s (from systemd)", l->name,
+	    tls ? " (TLS)" : "", proxy ? " (PROXY protocol)" : "");
 	activated = 1;
 }
 
@@ -142,6 +143,8 @@ listen_update(const struct conf *conf)
 			if (same_addr(&listeners[i].addr, &conf->listen[j])) {
 				listeners[i].keep = 1;
 				listeners[i].addr.tls = conf->listen[j].tls;
+				listeners[i].addr.proxy =
+				    conf->listen[j].proxy;
 			}
 	}
 	for (i = 0; i < nlisteners; ) {
@@ -199,12 +202,13 @@ listen_any_tls(void)
 }
 
 int
-listen_is_tls(int fd)
+listen_how(int fd)
 {
 	int i;
 
 	for (i = 0; i < nlisteners; i++)
 		if (listeners[i].fd == fd)
-			return listeners[i].addr.tls;
+			return (listeners[i].addr.tls ? CHILD_TLS : 0) |
+			    (listeners[i].addr.proxy ? CHILD_PROXY : 0);
 	return 0;
 }

@@ -19,11 +19,11 @@
 int	listen_update(const struct conf *);
 void	listen_close_all(void);
 /* Take a listening socket made by someone else (socket activation). */
-void	listen_adopt(int fd, int tls);
+void	listen_adopt(int fd, int tls, int proxy);
 /* Fill pfd with the listeners; returns how many. */
 int	listen_pollfds(struct pollfd *, int max);
-/* 1 when clients on this listening socket speak TLS. */
-int	listen_is_tls(int fd);
+/* How this listening socket's clients start: CHILD_TLS, CHILD_PROXY. */
+int	listen_how(int fd);
 int	listen_any_tls(void);
 /* Format a socket address as "1.2.3.4:5" or "[::1]:5". */
 void	sockaddr_name(const void *sa, char *buf, size_t len);

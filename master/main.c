@@ -183,8 +183,9 @@ refused_drain(const struct pollfd *pfd, int n, int64_t now)
 
 /* Give the client on fd to a spare, forking one if none is ready. */
 static void
-dispatch(int fd, const char *peer, int tls)
+dispatch(int fd, const char *peer, int how)
 {
+	int tls = how & CHILD_TLS;
 	struct proc *p;
 	int tries;
 
@@ -201,7 +202,8 @@ dispatch(int fd, const char *peer, int tls)
 		log_info("accepting clients again");
 		full_logged = 0;
 	}
-	if (conf.max_connections_per_ip > 0 &&
+	/* Behind a PROXY listener every peer is the proxy: no such limit. */
+	if (conf.max_connections_per_ip > 0 && !(how & CHILD_PROXY) &&
 	    proc_count_host(peer) >= conf.max_connections_per_ip) {
 		log_info("%s: max_connections_per_ip (%d) reached", peer,
 		    conf.max_connections_per_ip);
@@ -212,7 +214,7 @@ dispatch(int fd, const char *peer, int tls)
 		if ((p = proc_spare()) == NULL &&
 		    (p = spawn_spare(&conf)) == NULL)
 			break;
-		if (spawn_handoff(p, fd, peer, tls) == 0) {
+		if (spawn_handoff(p, fd, peer, how) == 0) {
 			close(fd);
 			return;
 		}
@@ -250,7 +252,7 @@ accept_clients(int lfd)
 			return;
 		}
 		sockaddr_name(&ss, peer, sizeof(peer));
-		dispatch(fd, peer, listen_is_tls(lfd));
+		dispatch(fd, peer, listen_how(lfd));
 	}
 }
 
@@ -413,7 +415,7 @@ inetd_main(void)
 		(void)freopen("/dev/null", "w", stderr);
 	(void)freopen("/dev/null", "r", stdin);
 	(void)freopen("/dev/null", "w", stdout);
-	child_serve(&conf.child, fd, peer, conf.inetd_tls);
+	child_serve(&conf.child, fd, peer, conf.inetd_tls ? CHILD_TLS : 0);
 	return 0;
 }
 

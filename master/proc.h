@@ -38,7 +38,7 @@ void		 proc_close_chans(void);	/* in a new child */
 
 /* spawn.c: fork a spare; hand it a client. */
 struct proc	*spawn_spare(const struct conf *);
-int		 spawn_handoff(struct proc *, int fd, const char *peer, int tls);
+int		 spawn_handoff(struct proc *, int fd, const char *peer, int how);
 
 /* reap.c: collect exited children; returns how many spares died idle. */
 struct stats;

@@ -58,7 +58,7 @@ spare_main(const struct conf *conf, int chan)
 		struct cmsghdr	hdr;
 		char		buf[CMSG_SPACE(sizeof(int))];
 	} cmsg;
-	char msgbuf[1 + PEER_MAX];	/* TLS flag, then the peer */
+	char msgbuf[1 + PEER_MAX];	/* '0' + how (CHILD_TLS...), the peer */
 	struct iovec iov = { .iov_base = msgbuf, .iov_len = sizeof(msgbuf) - 1 };
 	struct msghdr msg;
 	struct cmsghdr *cm;
@@ -91,7 +91,8 @@ spare_main(const struct conf *conf, int chan)
 		_exit(1);
 	}
 	/* A refused handshake is the client's failure, not the child's. */
-	(void)child_serve(&conf->child, fd, msgbuf + 1, msgbuf[0] == 'T');
+	(void)child_serve(&conf->child, fd, msgbuf + 1,
+	    (msgbuf[0] - '0') & (CHILD_TLS | CHILD_PROXY));
 	_exit(0);
 }
 
@@ -160,7 +161,7 @@ spawn_spare(const struct conf *conf)
 }
 
 int
-spawn_handoff(struct proc *p, int fd, const char *peer, int tls)
+spawn_handoff(struct proc *p, int fd, const char *peer, int how)
 {
 	union {
 		struct cmsghdr	hdr;
@@ -171,7 +172,7 @@ spawn_handoff(struct proc *p, int fd, const char *peer, int tls)
 	struct msghdr msg;
 	struct cmsghdr *cm;
 
-	msgbuf[0] = tls ? 'T' : 'P';
+	msgbuf[0] = (char)('0' + (how & (CHILD_TLS | CHILD_PROXY)));
 	strlcpy(msgbuf + 1, peer, sizeof(msgbuf) - 1);
 	iov.iov_len = 1 + strlen(msgbuf + 1);
 

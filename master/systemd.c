@@ -49,7 +49,10 @@ systemd_adopt_listeners(void)
 			log_warn("socket activation: descriptor %d", fd);
 			continue;
 		}
-		listen_adopt(fd, strcmp(name, "tls") == 0);
+		/* FileDescriptorName= tls, proxy or tls-proxy */
+		listen_adopt(fd, strcmp(name, "tls") == 0 ||
+		    strcmp(name, "tls-proxy") == 0, strcmp(name, "proxy") == 0 ||
+		    strcmp(name, "tls-proxy") == 0);
 	}
 	/* Not for our children, nor for anything we might exec. */
 	unsetenv("LISTEN_PID");

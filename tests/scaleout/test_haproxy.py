@@ -193,6 +193,8 @@ def cluster(tmpdir_):
             os.mkdir(d)
             w = Wspubsub(d, redis_server.port, spare_children=16,
                          shutdown_timeout="5s", log_level="info")
+            # HAProxy sends a PROXY v2 header (send-proxy-v2).
+            w.conf["listen"] = ["127.0.0.1:%d proxy" % w.port]
             started.append(w)
             instances.append(w)
             w.start()
@@ -360,8 +362,11 @@ def test_contrib_config_is_valid():
                       "option httpchk GET /healthz",
                       "http-check expect status 200"):
         assert directive in active, "%s lacks %r" % (CONTRIB, directive)
+    # The client's address reaches wspubsub ("listen ... proxy").
+    for directive in ("send-proxy-v2", "check-send-proxy"):
+        assert directive in active, "%s lacks %r" % (CONTRIB, directive)
     # Deliberately absent: see the comments in the file.
-    for directive in ("on-marked-down", "send-proxy"):
+    for directive in ("on-marked-down",):
         assert directive not in active, "%s has %r" % (CONTRIB, directive)
 
 
@@ -403,6 +408,9 @@ def test_spread_and_failover(cluster):
             for ev in evs.values())
         assert codes == {1001: len(moved)}, \
             "clients of the stopped instance got %r, not 1001" % dict(codes)
+        # The PROXY header gave wspubsub each client's own address.
+        client_port = {c.user.lower(): c.sock.getsockname()[1]
+                       for c in moved}
         for c in moved:                 # complete the closing handshake
             c.send(mask_frame(OP_CLOSE, (1001).to_bytes(2, "big")))
             c.close()
@@ -428,6 +436,13 @@ def test_spread_and_failover(cluster):
                    for i in range(N_INSTANCES)]
         assert shares2[vi] == 0, shares2
         assert victim.proc.wait(10) == 0, "stopped instance exit status"
+        logged = {u.lower(): int(p) for u, p in re.findall(
+            r"close user=(\S+) peer=127\.0\.0\.1:(\d+)", victim.log())}
+        assert all(logged.get(u) == p for u, p in client_port.items()), \
+            "peer= in the stopped instance's log is not the client's " \
+            "address: %r" % {u: (p, logged.get(u))
+                             for u, p in client_port.items()
+                             if logged.get(u) != p}
         name = "ws%d" % (vi + 1)
         wait_for(lambda: hap.stat()[name]["status"].startswith("DOWN"), 5,
                  what="haproxy to mark %s down: %r" % (name, hap.states()))
