@@ -54,8 +54,8 @@ header(const char **pp, const char *end, char type, long long *v)
 	}
 	if (p == end)
 		return 0;
-	if (digits == 0 || *p != '\r')
-		return -1;
+	if (digits == 0 || (neg && n == 0) || *p != '\r')
+		return -1;	/* no digits, "-0", or not CRLF */
 	if (p + 1 == end)
 		return 0;
 	if (p[1] != '\n')

@@ -354,6 +354,7 @@ test_resp_bad(void **state UNUSED)
 		{ S("*-2\r\n") }, { S("*100\r\n") },
 		/* bulk lengths */
 		{ S("*1\r\n$-2\r\n") }, { S("*1\r\n$-100\r\n") },
+		{ S("*1\r\n$-0\r\n\r\n") }, { S("*3\r\n:-0\r\n") },
 		{ S("*1\r\n$536870913\r\n") },
 		{ S("*1\r\n$999999999999999999\r\n") },
 		/* no CRLF right after the bulk data */
