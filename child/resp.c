@@ -29,8 +29,9 @@ line(const char **p, const char *end, const char **s, size_t *len)
 }
 
 /*
- * A type byte, a decimal number (optionally negative, at most 18 digits)
- * and CRLF, read in one pass: this runs four times per message.
+ * A type byte, a decimal number (optionally negative, at most 18 digits,
+ * written as Redis writes it: no leading zero, no "-0") and CRLF, read in
+ * one pass: this runs four times per message.
  */
 static int
 header(const char **pp, const char *end, char type, long long *v)
@@ -48,8 +49,8 @@ header(const char **pp, const char *end, char type, long long *v)
 		p++;
 	}
 	for (; p < end && *p >= '0' && *p <= '9'; p++) {
-		if (++digits > 18)
-			return -1;
+		if (++digits > 18 || (digits == 2 && n == 0))
+			return -1;	/* too long, or a leading zero */
 		n = n * 10 + (*p - '0');
 	}
 	if (p == end)

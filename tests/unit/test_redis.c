@@ -105,7 +105,7 @@ static void
 test_resp_shapes(void **state UNUSED)
 {
 	static const char INTS[] =
-	    "*3\r\n:-42\r\n:999999999999999999\r\n:007\r\n";
+	    "*3\r\n:-42\r\n:999999999999999999\r\n:7\r\n";
 	struct resp_reply r;
 	size_t need;
 
@@ -197,11 +197,12 @@ test_resp_shapes(void **state UNUSED)
 	assert_int_equal(r.e[2].len, 0);
 	assert_ptr_equal(r.e[2].str, EMPTY + sizeof(EMPTY) - 3);
 
-	/* Integers: negative, 18 digits, leading zeros. */
+	/* Integers: negative, 18 digits; never a leading zero. */
 	assert_int_equal(resp_parse(S(INTS), &r, &need), sizeof(INTS) - 1);
 	assert_int_equal(r.e[0].num, -42);
 	assert_int_equal(r.e[1].num, 999999999999999999LL);
 	assert_int_equal(r.e[2].num, 7);
+	assert_int_equal(resp_parse(S("*1\r\n:007\r\n"), &r, &need), -1);
 
 	/* An empty buffer is "more to come". */
 	assert_int_equal(resp_parse("", 0, &r, &need), 0);
@@ -355,6 +356,7 @@ test_resp_bad(void **state UNUSED)
 		/* bulk lengths */
 		{ S("*1\r\n$-2\r\n") }, { S("*1\r\n$-100\r\n") },
 		{ S("*1\r\n$-0\r\n\r\n") }, { S("*3\r\n:-0\r\n") },
+		{ S("*1\r\n$-01\r\n") }, { S("*1\r\n$05\r\nhello\r\n") },
 		{ S("*1\r\n$536870913\r\n") },
 		{ S("*1\r\n$999999999999999999\r\n") },
 		/* no CRLF right after the bulk data */
