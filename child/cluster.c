@@ -6,7 +6,6 @@
  * a few hundred bytes are cheaper to write in every child than 32 KiB.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <bsd/string.h>

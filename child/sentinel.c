@@ -41,24 +41,24 @@ sentinel_master(const struct child_conf *conf, struct redis_addr *a,
 	const struct redis_addr *s;
 	redisContext *c;
 	redisReply *r;
-	char why[128];
+	char why[128], name[REDIS_HOST_MAX + 8];
 	int i, ok;
 
 	snprintf(err, errlen, "no sentinel configured");
 	for (i = 0; i < conf->nredis_sentinels; i++) {
 		s = &conf->redis_sentinels[i];
+		redis_addr_name(s, name, sizeof(name));
 		if ((c = redis_dial(conf, s->host, s->port, why,
 		    sizeof(why))) == NULL) {
-			snprintf(err, errlen, "sentinel %s:%d: %s", s->host,
-			    s->port, why);
+			snprintf(err, errlen, "sentinel %s: %s", name, why);
 			continue;
 		}
 		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
 		    conf->redis_master_name);
 		ok = r != NULL && master_reply(r, a) == 0;
 		if (!ok)
-			snprintf(err, errlen, "sentinel %s:%d: %s", s->host,
-			    s->port, r == NULL ? c->errstr :
+			snprintf(err, errlen, "sentinel %s: %s", name,
+			    r == NULL ? c->errstr :
 			    r->type == REDIS_REPLY_NIL ? "unknown master name" :
 			    r->type == REDIS_REPLY_ERROR ? r->str :
 			    "unexpected reply");

@@ -122,8 +122,8 @@ redis_dial(const struct child_conf *conf, const char *host, int port,
 	return c;
 }
 
-static void
-addr_name(const struct redis_addr *a, char *buf, size_t len)
+void
+redis_addr_name(const struct redis_addr *a, char *buf, size_t len)
 {
 	if (strchr(a->host, ':') != NULL)
 		snprintf(buf, len, "[%s]:%d", a->host, a->port);
@@ -161,7 +161,7 @@ sub_dial(const struct child_conf *conf, const struct redis_addr *a,
 	}
 	if (c == NULL) {
 		if (a != NULL)
-			addr_name(a, name, sizeof(name));
+			redis_addr_name(a, name, sizeof(name));
 		snprintf(err, errlen, "%s: %s", a ? name : conf->redis_socket,
 		    why);
 		return NULL;
@@ -169,7 +169,7 @@ sub_dial(const struct child_conf *conf, const struct redis_addr *a,
 	s->ctx = c;
 	if (a != NULL) {
 		s->addr = *a;
-		addr_name(a, s->node, sizeof(s->node));
+		redis_addr_name(a, s->node, sizeof(s->node));
 	} else
 		strlcpy(s->node, conf->redis_socket, sizeof(s->node));
 	s->buf = shared_buf;

@@ -854,10 +854,10 @@ print_string(FILE *f, const char *key, const char *value)
 static void
 print_redis_addr(FILE *f, const char *key, const struct redis_addr *a)
 {
-	if (strchr(a->host, ':') != NULL)
-		fprintf(f, "%s [%s]:%d\n", key, a->host, a->port);
-	else
-		fprintf(f, "%s %s:%d\n", key, a->host, a->port);
+	char name[REDIS_HOST_MAX + 8];
+
+	redis_addr_name(a, name, sizeof(name));
+	fprintf(f, "%s %s\n", key, name);
 }
 
 /* Secrets given inline are not shown: only that they are set. */
