@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +35,7 @@
  * floods pings without reading cannot grow the buffer.
  */
 #define OUT_REPLY_LIMIT	(64 * 1024)
+#define SIGNALS_EVERY_MS 100	/* see signals_let_in() */
 
 int64_t
 now_ms(void)
@@ -429,12 +431,27 @@ next_deadline(const struct client *c)
 	return d;
 }
 
+/*
+ * ppoll() runs the handler of a signal that arrives while it sleeps, but
+ * one that is pending when a descriptor is ready stays pending: a client
+ * that receives without pause would never see SIGTERM.  Open the mask
+ * now and then (not on every message: that is two system calls more).
+ */
+static void
+signals_let_in(const sigset_t *waitmask)
+{
+	sigset_t blocked;
+
+	if (sigprocmask(SIG_SETMASK, waitmask, &blocked) == 0)
+		(void)sigprocmask(SIG_SETMASK, &blocked, NULL);
+}
+
 int
 client_loop(struct client *c)
 {
 	struct pollfd pfd[2];
 	struct timespec ts, *tsp;
-	int64_t now, d;
+	int64_t now, d, signals_at = 0;
 	int n;
 
 	c->ping_due = now_ms() + c->conf->ping_interval;
@@ -492,6 +509,10 @@ client_loop(struct client *c)
 			break;
 		}
 		now = now_ms();
+		if (n > 0 && now >= signals_at) {
+			signals_let_in(&c->waitmask);
+			signals_at = now + SIGNALS_EVERY_MS;
+		}
 		if ((n > 0 && pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) ||
 		    io_pending(&c->io))
 			client_read(c);

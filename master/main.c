@@ -181,6 +181,19 @@ refused_drain(const struct pollfd *pfd, int n, int64_t now)
 	}
 }
 
+static void
+reap(int64_t now)
+{
+	int idle = reap_children(conf.child.stats);
+
+	if (idle > 0 && !got_sigterm) {
+		/* Spares should not die unused: something is wrong. */
+		log_warnx("%d spare(s) died before serving; throttling "
+		    "for %d ms", idle, THROTTLE_MS);
+		spawn_throttled_until = now + THROTTLE_MS;
+	}
+}
+
 /* Give the client on fd to a spare, forking one if none is ready. */
 static void
 dispatch(int fd, const char *peer, int how)
@@ -189,6 +202,9 @@ dispatch(int fd, const char *peer, int how)
 	struct proc *p;
 	int tries;
 
+	/* Children that have just exited no longer count against the limit. */
+	if (proc_count(PROC_BUSY) >= conf.max_connections)
+		reap(monotime_ms());
 	if (proc_count(PROC_BUSY) >= conf.max_connections) {
 		if (!full_logged) {
 			log_warnx("max_connections (%d) reached, refusing "
@@ -269,19 +285,6 @@ spares_refill(int64_t now)
 			return;
 		}
 		have++;
-	}
-}
-
-static void
-reap(int64_t now)
-{
-	int idle = reap_children(conf.child.stats);
-
-	if (idle > 0 && !got_sigterm) {
-		/* Spares should not die unused: something is wrong. */
-		log_warnx("%d spare(s) died before serving; throttling "
-		    "for %d ms", idle, THROTTLE_MS);
-		spawn_throttled_until = now + THROTTLE_MS;
 	}
 }
 
@@ -481,6 +484,25 @@ shutdown_all(const sigset_t *waitmask)
 	log_info("exiting");
 }
 
+/*
+ * ppoll() runs the handler of a signal that arrives while it sleeps, but
+ * one that is pending when descriptors are ready stays pending, blocked
+ * again on return.  Under a steady stream of clients the listener is
+ * always ready: SIGCHLD would wait and exited children pile up as
+ * zombies that still count as clients, and SIGTERM would wait too.
+ * Open the mask for a moment on every turn to take what is pending.
+ */
+static void
+signals_let_in(const sigset_t *waitmask)
+{
+	sigset_t blocked;
+
+	if (sigprocmask(SIG_SETMASK, waitmask, &blocked) == -1)
+		fatal("sigprocmask");
+	if (sigprocmask(SIG_SETMASK, &blocked, NULL) == -1)
+		fatal("sigprocmask");
+}
+
 static void
 master_loop(const sigset_t *waitmask)
 {
@@ -541,6 +563,7 @@ master_loop(const sigset_t *waitmask)
 				fatal("ppoll");
 			continue;
 		}
+		signals_let_in(waitmask);
 		for (i = 0; i < nl; i++)
 			if (pfd[i].revents & POLLIN)
 				accept_clients(pfd[i].fd);

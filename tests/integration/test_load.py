@@ -33,7 +33,7 @@ from harness import (assert_clean_log, child_of_user,
 pytestmark = pytest.mark.skipif(getattr(harness, "TLS", False),
                                 reason="raw plain-ws clients")
 
-OP_TEXT, OP_CLOSE = 1, 8
+OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 1, 8, 9, 10
 
 # Thousands of sockets in this process and in the server it starts.
 raise_nofile()
@@ -189,7 +189,9 @@ def cycles(w, r, total, concurrency=16, timeout=120.0, rss_slack=512):
 
 
 def test_connect_disconnect_cycles_leak_nothing(make_server, redis_server):
-    w = make_server(spare_children=3)
+    # max_connections well below the number of cycles: a client that has
+    # gone must free its place at once, however fast the next one comes.
+    w = make_server(spare_children=3, max_connections=64)
     report(cycles(w, redis_server.client(), 1000, timeout=60))
 
 
@@ -199,6 +201,15 @@ def payload_for(user, seq):
     # Sizes vary so every length form shows up (7-bit, 16-bit, 64-bit).
     pad = 70000 if seq % 50 == 49 else 300 if seq % 10 == 9 else 20
     return b"%s:%d:" % (user.encode(), seq) + b"." * pad
+
+
+def pong(s, payload):
+    """Answer a ping on a socket that the caller reads without blocking."""
+    s.setblocking(True)
+    try:
+        s.sendall(mask_frame(OP_PONG, payload))
+    finally:
+        s.setblocking(False)
 
 
 def receive_all(conns, users, expect, deadline, on_frame=None):
@@ -220,6 +231,11 @@ def receive_all(conns, users, expect, deadline, on_frame=None):
     def take(i, frames):
         nonlocal short
         for fin, op, payload in frames:
+            if op == OP_PING:
+                # A run longer than ping_interval sees keepalive pings:
+                # answer them, as a browser does.
+                pong(conns[i][0], payload)
+                continue
             if op != OP_TEXT or not fin or not payload.startswith(prefix[i]):
                 bad.append((users[i], op, payload[:40]))
                 continue
@@ -296,7 +312,7 @@ def publisher(port, users, count, errors, pace=0.0, gone=None):
         r.close()
 
 
-def load(w, redis_server, n, count, publishers=4, timeout=120.0):
+def load(w, redis_server, n, count, publishers=4, timeout=120.0, pace=0.0):
     users = ["load%d" % i for i in range(n)]
     t0 = time.monotonic()
     conns = open_ws_many(w.port, users, timeout=max(30.0, n / 20.0))
@@ -308,7 +324,7 @@ def load(w, redis_server, n, count, publishers=4, timeout=120.0):
         errors = []
         threads = [threading.Thread(
             target=publisher, args=(redis_server.port, users[k::publishers],
-                                    count, errors), daemon=True)
+                                    count, errors, pace), daemon=True)
             for k in range(publishers)]
         t1 = time.monotonic()
         for t in threads:
@@ -345,6 +361,17 @@ def test_load_concurrent_connections_and_publishers(make_server,
     settle(w)
     load(w, redis_server, 200, 20, timeout=60)
     assert not re.search(r"killed by signal|exited with status", w.log())
+
+
+def test_load_across_keepalive_pings(make_server, redis_server):
+    # Publishing lasts several ping intervals: the clients answer the
+    # server's pings as browsers do, so none is closed for silence and
+    # nothing is lost.
+    w = make_server(spare_children=4, ping_interval="200ms",
+                    ping_timeout="1s")
+    settle(w)
+    load(w, redis_server, 50, 30, publishers=2, timeout=60, pace=0.05)
+    assert "ping timeout" not in w.log()
 
 
 # --- a crashing child affects no other connection ---------------------------

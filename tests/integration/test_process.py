@@ -8,13 +8,15 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 import websockets
 
-from harness import (BINARY, Wspubsub, close_code, free_port, raw_connect,
-                     read_frame, status_of, wait_for, ws_scheme)
+from harness import (BINARY, FrameReader, Wspubsub, child_of_user, close_code,
+                     free_port, mask_frame, raw_connect, read_frame,
+                     status_of, wait_for, ws_scheme)
 
 PROG = os.path.basename(BINARY)     # setproctitle prefixes the program name
 RECV_TIMEOUT = 5.0
@@ -394,6 +396,66 @@ def test_shutdown_signal_closes_1001(make_server, redis_server, sig):
                 assert proc_state(p) is None, "child %d left behind" % p
     run(go())
     assert "exiting" in w.log()
+
+
+def test_sigterm_reaches_a_child_that_never_idles(make_server, redis_server):
+    # A child whose sockets are always ready (a client that sends without
+    # pause, a publisher that never pauses) still closes with 1001 soon
+    # after SIGTERM: a signal must not wait for an idle moment.
+    w = make_server()
+    s, head, rest = raw_connect(w.port, "/?user=flood")
+    assert status_of(head) == 101
+    wait_for(lambda: child_of_user(w, "flood") is not None, what="the child")
+    pid = child_of_user(w, "flood")
+    stop = threading.Event()
+
+    def publish():
+        r = redis_server.client()
+        end = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < end:
+            p = r.pipeline(transaction=False)
+            for _ in range(200):
+                p.publish("flood", b"x" * 512)
+            p.execute()
+
+    def send():
+        chunk = mask_frame(2, b"y" * 100) * 600
+        end = time.monotonic() + 20
+        try:
+            while not stop.is_set() and time.monotonic() < end:
+                s.sendall(chunk)
+        except OSError:
+            pass            # closed by the server, or by the test
+    threads = [threading.Thread(target=f, daemon=True)
+               for f in (publish, send)]
+    for t in threads:
+        t.start()
+    try:
+        reader = FrameReader(rest)
+        s.settimeout(5)
+        got, sent_at, code = 0, None, None
+        deadline = time.monotonic() + 15
+        while code is None and time.monotonic() < deadline:
+            data = s.recv(1 << 16)
+            assert data, "EOF before the close frame"
+            for fin, op, payload in reader.feed(data):
+                if op == 8:
+                    code = close_code(payload)
+                else:
+                    got += 1
+            if sent_at is None and got >= 2000:
+                sent_at = time.monotonic()
+                os.kill(pid, signal.SIGTERM)
+        assert sent_at is not None, "the flood never reached the client"
+        assert code == 1001, code
+        took = time.monotonic() - sent_at
+        assert took < 3, "close came %.1f s after SIGTERM" % took
+    finally:
+        stop.set()
+        s.shutdown(socket.SHUT_RDWR)
+        for t in threads:
+            t.join(10)
+        s.close()
 
 
 def test_shutdown_kills_stragglers_after_timeout(make_server, redis_server):
