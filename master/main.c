@@ -503,13 +503,30 @@ signals_let_in(const sigset_t *waitmask)
 		fatal("sigprocmask");
 }
 
+/*
+ * Listening, titled and with the spares forked: only now say so, with the
+ * pidfile, to systemd and in the log.  A pidfile promises a master that
+ * is up, as sshd's and nginx's do.
+ */
+static void
+master_ready(void)
+{
+	if (pidfh != NULL && pidfile_write(pidfh) == -1)
+		fatal("pidfile %s", conf.pidfile);
+	systemd_notify("READY=1");
+	log_info("wspubsub %s started: redis %s, %d spare children, "
+	    "max %d connections", WSPUBSUB_VERSION,
+	    conf.child.redis_socket[0] ? conf.child.redis_socket :
+	    conf.child.redis_host, conf.spare_children, conf.max_connections);
+}
+
 static void
 master_loop(const sigset_t *waitmask)
 {
 	struct pollfd pfd[LISTEN_MAX + REFUSED_MAX];
 	struct timespec ts, *tsp;
 	int64_t now, wake;
-	int nl, nr, n, i;
+	int nl, nr, n, i, ready = 0;
 
 	for (;;) {
 		now = monotime_ms();
@@ -529,6 +546,10 @@ master_loop(const sigset_t *waitmask)
 		}
 		spares_refill(now);
 		title_update();
+		if (!ready) {
+			master_ready();
+			ready = 1;
+		}
 
 		nl = 0;
 		if (now >= accept_paused_until)
@@ -676,8 +697,6 @@ main(int argc, char *argv[], char *envp[])
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
 	}
-	if (pidfh != NULL && pidfile_write(pidfh) == -1)
-		fatal("pidfile %s", conf.pidfile);
 
 	/* One slot per child the master may ever have at once. */
 	if ((scoreboard = scoreboard_create(conf.max_connections +
@@ -715,12 +734,6 @@ main(int argc, char *argv[], char *envp[])
 		fatal("%s: directory", conf_path);
 	if (priv_drop(&conf) == -1)
 		fatalx("could not drop privileges; exiting");
-	log_info("wspubsub %s started: redis %s, %d spare children, "
-	    "max %d connections", WSPUBSUB_VERSION,
-	    conf.child.redis_socket[0] ? conf.child.redis_socket :
-	    conf.child.redis_host, conf.spare_children, conf.max_connections);
-
-	systemd_notify("READY=1");
 	master_loop(&waitmask);
 	shutdown_all(&waitmask);
 	if (pidfh != NULL)
