@@ -142,7 +142,7 @@ print_table(const char *title)
 	printf("%-38s %12s %12s %8s  %-13s %s\n", "figure", "wspubsub",
 	    "raw Redis", "ratio", "target", "");
 	printf("%-38s %12s %12s %8s  %-13s %s\n", "", "", "subscriber",
-	    "ws/raw", "(issue 6)", "");
+	    "ws/raw", "", "");
 	for (i = 0; i < F_COUNT; i++) {
 		const struct figure *f = &fig[i];
 		if (!strchr(only, f->label[0]))

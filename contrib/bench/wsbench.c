@@ -1,5 +1,5 @@
 /*
- * wsbench.c -- the wspubsub benchmark (issue 6; `make bench`).
+ * wsbench.c -- the wspubsub benchmark (`make bench`).
  *
  * Starts a private redis-server and a private wspubsub on free loopback
  * ports, then measures every figure twice in the same run: through

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- workload sizes (issue 6) ------------------------------------- */
+/* The workload: the sizes the benchmark's figures are defined with. */
 #define LAT_N		2000	/* latency samples, 1 ms apart */
 #define LAT_WARM	20	/* sent first, not counted */
 #define TP_N		200000	/* throughput messages */
