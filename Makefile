@@ -141,9 +141,17 @@ BENCH_PKGS = hiredis openssl
 bench: wspubsub contrib/bench/wsbench
 	contrib/bench/wsbench -s ./wspubsub
 
-contrib/bench/wsbench: contrib/bench/wsbench.c
+BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
+	     contrib/bench/servers.c contrib/bench/probe.c \
+	     contrib/bench/loop.c contrib/bench/ws.c contrib/bench/redis.c \
+	     contrib/bench/latency.c contrib/bench/throughput.c \
+	     contrib/bench/connrate.c contrib/bench/memory.c \
+	     contrib/bench/report.c
+BENCH_HDRS = $(wildcard contrib/bench/*.h)
+
+contrib/bench/wsbench: $(BENCH_SRCS) $(BENCH_HDRS)
 	$(CC) -O2 -Wall -Wextra -Werror $(shell pkg-config --cflags $(BENCH_PKGS)) \
-	    -o $@ $< $(shell pkg-config --libs $(BENCH_PKGS)) -lm
+	    -o $@ $(BENCH_SRCS) $(shell pkg-config --libs $(BENCH_PKGS)) -lm
 
 deps:
 	@sh contrib/deps.sh

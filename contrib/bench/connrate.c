@@ -1,0 +1,174 @@
+/*
+ * connrate.c -- figure 3: handshakes per second with 50 in flight, the
+ * time from connect() to the first message (loaded, then one connection
+ * at a time), the server's CPU time per connection, and the
+ * fork+exit+reap floor of this machine.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "conn.h"
+#include "figures.h"
+#include "servers.h"
+#include "wsbench.h"
+
+static struct {
+	int	 done;
+	int64_t	 t_last_open;
+} R;
+
+static void
+cr_open(struct conn *c)
+{
+	R.t_last_open = c->t_open;
+	pub_append(c->user, "hello", 5);
+	pub_flush();
+}
+
+static void
+cr_msg(struct conn *c, const uint8_t *p, size_t n)
+{
+	(void)p;
+	(void)n;
+	if (c->t_msg == 0) {
+		c->t_msg = now_ns();
+		R.done++;
+	}
+}
+
+/* One connection at a time: connect, 101, PUBLISH, message. */
+void
+cr_alone(int side)
+{
+	static const int figs[] = { F_CR_SEQ, F_CR_SEQ99, -1 };
+	struct conn *cs[CR_SEQ_N] = { NULL };
+	int64_t v[CR_SEQ_N], end;
+	char user[48];
+	int i, n = 0;
+
+	phase_reset();
+	memset(&R, 0, sizeof(R));
+	cb_open = cr_open;
+	cb_msg = cr_msg;
+	for (i = 0; i < CR_SEQ_N; i++) {
+		snprintf(user, sizeof(user), "seq-%s-%d", side ? "raw" : "ws",
+		    i);
+		cs[i] = side_open(side, user);
+		end = now_ns() + 5 * SEC;
+		while (R.done + ph.failed <= i && now_ns() < end)
+			poll_once(5);
+		if (cs[i]->t_msg == 0) {
+			phase_fail(side, figs, "connect->first message, one "
+			    "at a time: connection %d: %s", i, ph.nerr ?
+			    ph.err : "no message in 5 s");
+			break;
+		}
+		v[n++] = cs[i]->t_msg - cs[i]->t_connect;
+	}
+	if (n > 0) {
+		qsort(v, (size_t)n, sizeof(int64_t), cmp_i64);
+		fig[F_CR_SEQ].v[side] = pct(v, (size_t)n, 0.5) / 1e3;
+		fig[F_CR_SEQ99].v[side] = pct(v, (size_t)n, 0.99) / 1e3;
+	}
+	close_all(cs, CR_SEQ_N);
+	if (side == 0)
+		ws_settle(0, 20);
+}
+
+void
+fig_connrate(int side)
+{
+	static const int figs[] = { F_CR_RATE, F_CR_MED, F_CR_P99, -1 };
+	struct conn **cs = calloc(CR_N, sizeof(*cs));
+	int64_t t0, end, *first = xrealloc(NULL, sizeof(int64_t) * CR_N);
+	double cpu0[3] = { -1, 0, 0 }, cpu1[3];
+	int next = 0, i, nf = 0;
+	char user[48];
+
+	phase_reset();
+	memset(&R, 0, sizeof(R));
+	cb_open = cr_open;
+	cb_msg = cr_msg;
+	if (side == 0 &&
+	    cpu_ms(master_pid, &cpu0[0], &cpu0[1], &cpu0[2]) == -1)
+		cpu0[0] = -1;
+	t0 = now_ns();
+	end = t0 + 30 * SEC;
+	while (R.done + ph.failed < CR_N) {
+		/* In flight: started, not yet failed nor given its message. */
+		while (next < CR_N && next - R.done - ph.failed < CR_INFLIGHT) {
+			snprintf(user, sizeof(user), "cr-%s-%d",
+			    side ? "raw" : "ws", next);
+			cs[next++] = side_open(side, user);
+		}
+		if (now_ns() > end) {
+			phase_fail(side, figs, "connection rate: timed out "
+			    "after 30 s: %d handshakes, %d messages, %d failed",
+			    ph.opened, R.done, ph.failed);
+			break;
+		}
+		poll_once(5);
+	}
+	if (ph.failed)
+		phase_fail(side, figs, "connection rate: %d of %d failed; "
+		    "first: %s", ph.failed, CR_N, ph.err);
+	if (ph.opened > 0 && R.t_last_open > t0)
+		fig[F_CR_RATE].v[side] = ph.opened /
+		    ((R.t_last_open - t0) / 1e9);
+	for (i = 0; i < next; i++)
+		if (cs[i] && cs[i]->t_msg)
+			first[nf++] = cs[i]->t_msg - cs[i]->t_connect;
+	if (nf > 0) {
+		qsort(first, (size_t)nf, sizeof(int64_t), cmp_i64);
+		fig[F_CR_MED].v[side] = pct(first, (size_t)nf, 0.5) / 1e3;
+		fig[F_CR_P99].v[side] = pct(first, (size_t)nf, 0.99) / 1e3;
+	}
+	close_all(cs, next);
+	free(cs);
+	free(first);
+	if (side == 0 && ws_settle(0, 20) == 0 && cpu0[0] >= 0 &&
+	    ph.opened > 0 &&
+	    cpu_ms(master_pid, &cpu1[0], &cpu1[1], &cpu1[2]) == 0) {
+		fig[F_CR_CPU].v[0] = (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) *
+		    1e3 / ph.opened;
+		note("3. connection rate (wspubsub): server CPU %.0f us per "
+		    "connection (master %.0f, children %.0f, exit included), "
+		    "%.1f page faults", (cpu1[0] - cpu0[0] + cpu1[1] -
+		    cpu0[1]) * 1e3 / ph.opened, (cpu1[0] - cpu0[0]) * 1e3 /
+		    ph.opened, (cpu1[1] - cpu0[1]) * 1e3 / ph.opened,
+		    (cpu1[2] - cpu0[2]) / ph.opened);
+	}
+}
+
+/*
+ * The floor under any server that forks per connection: this process
+ * (which maps OpenSSL, hiredis and libc, as wspubsub does) forks a child
+ * that exits at once, and reaps it, CR_N times in a row.  No server that
+ * pays one fork and one exit per client can accept faster on one core.
+ */
+void
+fork_floor(void)
+{
+	int64_t t0 = now_ns();
+	pid_t pid;
+	int i, st;
+
+	for (i = 0; i < CR_N; i++) {
+		if ((pid = fork()) == -1) {
+			note("fork floor: fork: %s", strerror(errno));
+			return;
+		}
+		if (pid == 0)
+			_exit(0);
+		if (waitpid(pid, &st, 0) == -1) {
+			note("fork floor: waitpid: %s", strerror(errno));
+			return;
+		}
+	}
+	fig[F_CR_FORK].v[0] = CR_N / ((now_ns() - t0) / 1e9);
+}

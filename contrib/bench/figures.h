@@ -1,0 +1,52 @@
+/*
+ * figures.h -- the figures the benchmark measures, each for both sides,
+ * and how they are reported (report.c); the phases that measure them,
+ * one file per figure family (latency.c, throughput.c, connrate.c,
+ * memory.c).
+ */
+#ifndef WSBENCH_FIGURES_H
+#define WSBENCH_FIGURES_H
+
+enum tgt { T_NONE, T_RATIO_LE, T_RATIO_GE, T_WS_LE, T_WS_GE, T_ZERO };
+struct figure {
+	const char	*key, *label, *fmt;
+	enum tgt	 tgt;
+	double		 limit;
+	const char	*target;
+	int		 raw_na;	/* no raw counterpart */
+	int		 no_ratio;
+	double		 v[2];		/* NAN: not measured or failed */
+	int		 failed[2];
+};
+enum {
+	F_LAT_P50, F_LAT_P90, F_LAT_P99, F_LAT_MAX, F_LAT_LOST,
+	F_TP_RATE, F_TP_LOST,
+	F_CR_RATE, F_CR_MED, F_CR_P99, F_CR_SEQ, F_CR_SEQ99, F_CR_CPU,
+	F_CR_FORK,
+	F_M1_PSS, F_M1_REDIS, F_M1_AVAIL, F_M1_KERN, F_M1_KOBJ,
+	F_M2_PSS, F_M2_REDIS, F_M2_AVAIL, F_M2_KERN, F_M2_KOBJ,
+	F_FO1_MS, F_FO1_LOST, F_FO2_MS, F_FO2_LOST,
+	F_COUNT
+};
+
+/* report.c */
+extern struct figure	 fig[F_COUNT];
+extern int		 any_failed;
+
+/* A phase could not complete: say so, mark the figures, go on. */
+void	phase_fail(int side, const int *figs, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	print_table(const char *title);
+void	write_tsv(const char *path);
+/* -m: the table of medians of earlier runs' TSV files. */
+int	medians(int nfiles, char **files);
+
+/* The phases; side 0 is wspubsub, side 1 the raw subscriber. */
+void	fig_latency(int side);			/* latency.c */
+void	fig_throughput(int side);		/* throughput.c */
+void	fork_floor(void);			/* connrate.c */
+void	cr_alone(int side);
+void	fig_connrate(int side);
+void	fig_memory_fanout(int side, int do_mem, int do_fan);	/* memory.c */
+
+#endif /* WSBENCH_FIGURES_H */

@@ -1,0 +1,241 @@
+/*
+ * report.c -- the figures, their targets, and the table: printed at the
+ * end of a run, written as TSV (-t), or made of the medians of earlier
+ * runs' TSV files (-m).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "figures.h"
+#include "wsbench.h"
+
+int any_failed;
+
+struct figure fig[F_COUNT] = {
+	[F_LAT_P50] = { "lat_p50", "1 latency p50 (us)", "%.0f",
+	    T_RATIO_LE, 1.3, "<= 1.3x raw", 0, 0, {0}, {0} },
+	[F_LAT_P90] = { "lat_p90", "1 latency p90 (us)", "%.0f",
+	    T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_LAT_P99] = { "lat_p99", "1 latency p99 (us)", "%.0f",
+	    T_RATIO_LE, 1.5, "<= 1.5x raw", 0, 0, {0}, {0} },
+	[F_LAT_MAX] = { "lat_max", "1 latency max (us)", "%.0f",
+	    T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_LAT_LOST] = { "lat_lost", "1 latency lost (of 2000)", "%.0f",
+	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
+	[F_TP_RATE] = { "tp_rate", "2 throughput 64 B (msg/s)", "%.0f",
+	    T_RATIO_GE, 0.70, ">= 0.70x raw", 0, 0, {0}, {0} },
+	[F_TP_LOST] = { "tp_lost", "2 throughput lost (msgs)", "%.0f",
+	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
+	[F_CR_RATE] = { "cr_rate", "3 handshakes/s (2000, 50 in flight)",
+	    "%.0f", T_WS_GE, 10000, ">= 10000/s", 0, 0, {0}, {0} },
+	[F_CR_MED] = { "cr_first_med", "3 connect->1st msg p50, loaded (us)",
+	    "%.0f", T_NONE, 0, "(>= 50/rate)", 0, 0, {0}, {0} },
+	[F_CR_P99] = { "cr_first_p99", "3 connect->1st msg p99, loaded (us)",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_CR_SEQ] = { "cr_seq_med", "3 connect->1st msg p50, alone (us)",
+	    "%.0f", T_WS_LE, 2000, "< 2000 us", 0, 0, {0}, {0} },
+	[F_CR_SEQ99] = { "cr_seq_p99", "3 connect->1st msg p99, alone (us)",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_CR_CPU] = { "cr_cpu", "3 server CPU/conn, all processes (us)",
+	    "%.0f", T_NONE, 0, "", 1, 1, {0}, {0} },
+	[F_CR_FORK] = { "cr_fork", "3 fork+exit+reap/s, one core (floor)",
+	    "%.0f", T_NONE, 0, "(see README)", 1, 1, {0}, {0} },
+	[F_M1_PSS] = { "m1_pss", "4 Pss/conn @1000, server (KiB)", "%.1f",
+	    T_WS_LE, 128, "<= 128 KiB", 1, 1, {0}, {0} },
+	[F_M1_REDIS] = { "m1_redis", "4 redis-server Pss/conn @1000 (KiB)",
+	    "%.1f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_M1_AVAIL] = { "m1_avail", "4 MemAvailable drop/conn @1000 (KiB)",
+	    "%.1f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_M1_KERN] = { "m1_kern", "4 drop - all Pss, /conn @1000 (KiB)",
+	    "%.1f", T_NONE, 0, "(kernel)", 0, 0, {0}, {0} },
+	[F_M1_KOBJ] = { "m1_kobj", "4 slab+stacks+ptables/conn @1000 (KiB)",
+	    "%.1f", T_NONE, 0, "(kernel)", 0, 0, {0}, {0} },
+	[F_M2_PSS] = { "m2_pss", "4 Pss/conn @10000, server (KiB)", "%.1f",
+	    T_WS_LE, 128, "<= 128 KiB", 1, 1, {0}, {0} },
+	[F_M2_REDIS] = { "m2_redis", "4 redis-server Pss/conn @10000 (KiB)",
+	    "%.1f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_M2_AVAIL] = { "m2_avail", "4 MemAvailable drop/conn @10000 (KiB)",
+	    "%.1f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_M2_KERN] = { "m2_kern", "4 drop - all Pss, /conn @10000 (KiB)",
+	    "%.1f", T_NONE, 0, "(kernel)", 0, 0, {0}, {0} },
+	[F_M2_KOBJ] = { "m2_kobj", "4 slab+stacks+ptables/conn @10000 (KiB)",
+	    "%.1f", T_NONE, 0, "(kernel)", 0, 0, {0}, {0} },
+	[F_FO1_MS] = { "fo1_ms", "5 fan-out 1000 users (ms)", "%.2f",
+	    T_RATIO_LE, 1.5, "<= 1.5x raw", 0, 0, {0}, {0} },
+	[F_FO1_LOST] = { "fo1_lost", "5 fan-out 1000 lost", "%.0f",
+	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
+	[F_FO2_MS] = { "fo2_ms", "5 fan-out 10000 users (ms)", "%.2f",
+	    T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_FO2_LOST] = { "fo2_lost", "5 fan-out 10000 lost", "%.0f",
+	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
+};
+
+/* A phase could not complete: say so, mark the figures, go on. */
+void __attribute__((format(printf, 3, 4)))
+phase_fail(int side, const int *figs, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "wsbench: FAILED (%s): ", side_name[side]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	for (; *figs >= 0; figs++)
+		fig[*figs].failed[side] = 1;
+	any_failed = 1;
+}
+
+static void
+fmtv(char *buf, size_t len, const struct figure *f, int side)
+{
+	if (side == 1 && f->raw_na)
+		snprintf(buf, len, "n/a");
+	else if (isnan(f->v[side]))
+		snprintf(buf, len, f->failed[side] ? "FAIL" : "-");
+	else {
+		snprintf(buf, len, f->fmt, f->v[side]);
+		if (f->failed[side])
+			strncat(buf, "!", len - strlen(buf) - 1);
+	}
+}
+
+static const char *
+verdict(const struct figure *f, double ratio)
+{
+	double w = f->v[0];
+
+	if (f->tgt == T_NONE)
+		return "";
+	if (isnan(w) || f->failed[0])
+		return "FAIL";
+	switch (f->tgt) {
+	case T_RATIO_LE:
+		return isnan(ratio) ? "?" : ratio <= f->limit ? "ok" : "MISS";
+	case T_RATIO_GE:
+		return isnan(ratio) ? "?" : ratio >= f->limit ? "ok" : "MISS";
+	case T_WS_LE:
+		return w <= f->limit ? "ok" : "MISS";
+	case T_WS_GE:
+		return w >= f->limit ? "ok" : "MISS";
+	case T_ZERO:
+		return w == 0 ? "ok" : "MISS";
+	default:
+		return "";
+	}
+}
+
+void
+print_table(const char *title)
+{
+	char a[32], b[32], r[32];
+	double ratio;
+	int i, misses = 0;
+	const char *v;
+
+	printf("\n%s\n", title);
+	printf("%-38s %12s %12s %8s  %-13s %s\n", "figure", "wspubsub",
+	    "raw Redis", "ratio", "target", "");
+	printf("%-38s %12s %12s %8s  %-13s %s\n", "", "", "subscriber",
+	    "ws/raw", "", "");
+	for (i = 0; i < F_COUNT; i++) {
+		const struct figure *f = &fig[i];
+		if (!strchr(only, f->label[0]))
+			continue;
+		fmtv(a, sizeof(a), f, 0);
+		fmtv(b, sizeof(b), f, 1);
+		ratio = NAN;
+		if (!f->no_ratio && !f->raw_na && !isnan(f->v[0]) &&
+		    !isnan(f->v[1]) && f->v[1] != 0)
+			ratio = f->v[0] / f->v[1];
+		if (isnan(ratio))
+			snprintf(r, sizeof(r), "-");
+		else
+			snprintf(r, sizeof(r), "%.2fx", ratio);
+		v = verdict(f, ratio);
+		if (strcmp(v, "MISS") == 0 || strcmp(v, "FAIL") == 0)
+			misses++;
+		printf("%-38s %12s %12s %8s  %-13s %s\n", f->label, a, b, r,
+		    f->target, v);
+	}
+	printf("targets missed: %d   (FAIL: not measured; a trailing ! marks a "
+	    "figure from an incomplete run)\n", misses);
+}
+
+void
+write_tsv(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int i;
+
+	if (f == NULL) {
+		note("%s: %s", path, strerror(errno));
+		return;
+	}
+	for (i = 0; i < F_COUNT; i++)
+		fprintf(f, "%s\t%.6g\t%.6g\t%d\t%d\n", fig[i].key, fig[i].v[0],
+		    fig[i].v[1], fig[i].failed[0], fig[i].failed[1]);
+	fclose(f);
+}
+
+static int
+cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* -m: the table of medians of earlier runs' TSV files. */
+int
+medians(int nfiles, char **files)
+{
+	double vals[F_COUNT][2][64];
+	int cnt[F_COUNT][2] = { { 0 } }, i, j, s, fa, fb;
+	char key[64], line[256];
+	double a, b;
+	FILE *f;
+
+	if (nfiles > 64)
+		nfiles = 64;
+	for (i = 0; i < F_COUNT; i++)
+		fig[i].v[0] = fig[i].v[1] = NAN;
+	for (j = 0; j < nfiles; j++) {
+		if ((f = fopen(files[j], "r")) == NULL) {
+			note("%s: %s", files[j], strerror(errno));
+			return 2;
+		}
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "%63s %lf %lf %d %d", key, &a, &b, &fa,
+			    &fb) == 5)
+				for (i = 0; i < F_COUNT; i++) {
+					if (strcmp(key, fig[i].key) != 0)
+						continue;
+					if (!isnan(a))
+						vals[i][0][cnt[i][0]++] = a;
+					if (!isnan(b))
+						vals[i][1][cnt[i][1]++] = b;
+					fig[i].failed[0] |= fa;
+					fig[i].failed[1] |= fb;
+				}
+		fclose(f);
+	}
+	for (i = 0; i < F_COUNT; i++)
+		for (s = 0; s < 2; s++) {
+			int n = cnt[i][s];
+			if (n == 0)
+				continue;
+			qsort(vals[i][s], (size_t)n, sizeof(double), cmp_d);
+			fig[i].v[s] = n % 2 ? vals[i][s][n / 2] :
+			    (vals[i][s][n / 2 - 1] + vals[i][s][n / 2]) / 2;
+		}
+	snprintf(line, sizeof(line), "medians of %d runs (ratio = median "
+	    "wspubsub / median raw)", nfiles);
+	print_table(line);
+	return 0;
+}

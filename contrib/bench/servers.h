@@ -1,0 +1,36 @@
+/*
+ * servers.h -- the private redis-server and wspubsub the benchmark runs
+ * (servers.c), and what it reads of them and of the machine in /proc
+ * (probe.c).
+ */
+#ifndef WSBENCH_SERVERS_H
+#define WSBENCH_SERVERS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <hiredis.h>
+
+/* servers.c */
+extern char		 tmpdir[64];	/* configuration and logs */
+extern volatile pid_t	 redis_pid;
+extern pid_t		 master_pid;	/* the server, or below its wrapper */
+extern int		 redis_port, ws_port;
+extern redisContext	*adm;		/* blocking, for INFO */
+
+void	start_redis(void);
+void	start_wspubsub(void);
+/* Wait until the master has `busy` clients' children plus its spares. */
+int	ws_settle(int busy, int secs);
+void	cleanup(void);
+void	on_fatal(int);		/* async-signal-safe: the watchdog, ^C */
+
+/* probe.c */
+void	loadavg(char *, size_t);
+long	pss_kib(pid_t);
+/* Children of the master: count, spares, and (optionally) their Pss. */
+int	ws_tree(int *nspare, long *pss);
+void	meminfo(long *avail, long *kobj);
+int	cpu_ms(pid_t, double *self, double *kids, double *faults);
+
+#endif /* WSBENCH_SERVERS_H */
