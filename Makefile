@@ -8,7 +8,8 @@
 #   make asan       build ./wspubsub-asan
 #   make scaleout   HAProxy, Redis Cluster and Sentinel tests (tests/scaleout/)
 #   make stress     long abuse, leak and load runs (tests/stress/)
-#   make bench      the benchmark of issue 6 (contrib/bench/README.md)
+#   make bench      the benchmark: latency, throughput, connection rate,
+#                   memory and fan-out (contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
@@ -125,17 +126,17 @@ fuzz-short:
 
 test: lint-man unit fuzz-short integration conformance scaleout
 
-# Many instances behind HAProxy, Redis Cluster and Sentinel (issue 7):
+# Many instances behind HAProxy, Redis Cluster and Sentinel:
 # real redis-server and haproxy processes on loopback.
 scaleout: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/scaleout
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/scaleout
 
-# Long abuse, leak and load runs (issue 3); not part of `test`.
+# Long abuse, leak and load runs; not part of `test`.
 stress: wspubsub
 	WSPUBSUB=./wspubsub PYTHON=$(PYTHON) sh tests/stress/run.sh
 
-# The benchmark (issue 6): starts its own redis-server and ./wspubsub.
+# The benchmark: starts its own redis-server and ./wspubsub.
 BENCH_PKGS = hiredis openssl
 .PHONY: bench
 bench: wspubsub contrib/bench/wsbench

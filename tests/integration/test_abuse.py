@@ -1,10 +1,11 @@
-"""Abuse limits (issue 3): slowloris, max_connections_per_ip (429),
+"""Abuse limits: slowloris, max_connections_per_ip (429),
 max_connections (503 from the master, no fork), oversized heads, endless
 headers, huge frames, endless fragments and ping floods, each bounded in
 memory and time.
 
 Each scenario is a function taking its sizes, so tests/stress/ runs the
-long versions with the issue's numbers; the tests here run reduced ones.
+long versions (tens of thousands of connections and frames); the tests
+here run reduced ones.
 All traffic stays on loopback; every wait is bounded.
 """
 import os

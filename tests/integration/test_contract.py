@@ -1,5 +1,5 @@
-"""The client contract of issue 2, for normal traffic, against the real
-binary and a real redis-server.
+"""The client contract (README, "Client protocol"), for normal traffic,
+against the real binary and a real redis-server.
 
 Python websockets (10.4, asyncio API) plays the ordinary client; raw sockets
 from the harness are used where the exact bytes or timing on the wire

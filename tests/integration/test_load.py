@@ -1,11 +1,11 @@
-"""Leaks and load (issue 3): connect/disconnect cycles leave the master as
+"""Leaks and load: connect/disconnect cycles leave the master as
 it was (no zombie, same descriptors, same RSS) and Redis' connected_clients
 at its baseline; many connections each receive messages published
 concurrently with none lost, none duplicated and order kept; a child that
 crashes (SIGSEGV, SIGKILL) affects no other connection.
 
 The scenarios take their sizes as arguments: tests/stress/ runs them with
-the issue's numbers (10,000 cycles, 2,000 connections x 100 messages); the
+full sizes (10,000 cycles, 2,000 connections x 100 messages); the
 tests here run reduced versions.  Loopback only; every wait is bounded.
 """
 import json

@@ -1,4 +1,4 @@
-"""Operations (issue 5): systemd socket activation and sd_notify, inetd mode
+"""Operations: systemd socket activation and sd_notify, inetd mode
 (systemd-socket-activate --accept and a real inetd), -D with a pidfile, the
 log file and its rotation, the audit line, /metrics, SIGHUP, the binary
 upgrade (SIGUSR2) and make install/uninstall.

@@ -1,4 +1,4 @@
-"""Security (issue 4): JWT authentication, the Origin allow-list, TLS
+"""Security: JWT authentication, the Origin allow-list, TLS
 listeners, privilege drop and Redis credentials.
 
 Everything runs on loopback with private redis-server and wspubsub

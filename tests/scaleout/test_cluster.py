@@ -1,4 +1,4 @@
-"""Redis Cluster (issue 7): `redis_cluster yes` + `redis_node HOST:PORT`.
+"""Redis Cluster: `redis_cluster yes` + `redis_node HOST:PORT`.
 
 Each child computes its channel's hash slot, finds the slot owner with
 CLUSTER SLOTS, SSUBSCRIBEs there; backends SPUBLISH on the owner and

@@ -1,4 +1,4 @@
-"""Many instances behind a load balancer (issue 7): HAProxy 2.6 in front of
+"""Many instances behind a load balancer: HAProxy 2.6 in front of
 three wspubsub instances sharing one Redis.
 
 The HAProxy configuration is contrib/haproxy/wspubsub.cfg itself, with

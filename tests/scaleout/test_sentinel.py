@@ -1,4 +1,4 @@
-"""Redis Sentinel (issue 7): `redis_sentinel HOST:PORT` (repeatable) and
+"""Redis Sentinel: `redis_sentinel HOST:PORT` (repeatable) and
 `redis_master_name NAME`.  Each child asks a sentinel for the master
 (SENTINEL get-master-addr-by-name) and subscribes there; after a failover
 it asks again, reconnects and resubscribes within redis_retry_timeout

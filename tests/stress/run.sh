@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/stress/run.sh -- the long abuse, leak and load runs of issue 3
+# tests/stress/run.sh -- the long abuse, leak and load runs
 # (make stress).  Runs against $WSPUBSUB (default ./wspubsub) and ends
 # with a summary of the figures each test reported.
 #   tests/stress/run.sh [pytest args, e.g. -k load]

@@ -1,6 +1,6 @@
-"""The long versions of the abuse, leak and load tests (issue 3), with the
-issue's numbers.  Run by `make stress` (tests/stress/run.sh); not part of
-`make test`.  Each test appends a result line to $WSPUBSUB_REPORT."""
+"""The long versions of the abuse, leak and load tests, at full size.  Run
+by `make stress` (tests/stress/run.sh); not part of `make test`.  Each test
+appends a result line to $WSPUBSUB_REPORT."""
 import resource
 import signal
 
