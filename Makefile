@@ -8,6 +8,10 @@
 #   make asan       build ./wspubsub-asan
 #   make scaleout   HAProxy, Redis Cluster and Sentinel tests (tests/scaleout/)
 #   make stress     long abuse, leak and load runs (tests/stress/)
+#   make test-repeat N=5
+#                   hunt flaky tests: make test N times on a fresh clone
+#                   of HEAD (the first beside a second make test as
+#                   load), then the ASan integration pass 2N times
 #   make bench      the benchmark: latency, throughput, connection rate,
 #                   memory and fan-out (contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
@@ -56,7 +60,7 @@ UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
 .PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps stress \
-	install uninstall lint-man scaleout
+	install uninstall lint-man scaleout test-repeat
 
 all: wspubsub
 
@@ -131,6 +135,12 @@ test: lint-man unit fuzz-short integration conformance scaleout
 scaleout: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/scaleout
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/scaleout
+
+# make test N times on a fresh clone of HEAD, the first under load, then
+# the ASan integration pass 2N times (ASAN_RUNS=...); logs in build/repeat/.
+N ?= 5
+test-repeat:
+	PYTHON=$(PYTHON) sh tests/repeat.sh $(N)
 
 # Long abuse, leak and load runs; not part of `test`.
 stress: wspubsub
