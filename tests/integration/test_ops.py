@@ -626,8 +626,8 @@ def test_detach_pidfile(tmpdir_, redis_server, procs):
     # The pid is written only once the master is ready: titled, listening
     # and with its spares forked.
     assert "master" in (harness.proc_title(pid) or "")
-    socket.create_connection(("127.0.0.1", port), 2).close()
     assert len(children_of(pid)) >= int(conf.get("spare_children", 2))
+    socket.create_connection(("127.0.0.1", port), 2).close()
     assert ppid_of(pid) != os.getpid()      # detached: not our child
     wait_for(lambda: http_get(port, "/healthz")[0] == 200,
              what="the detached server")
