@@ -1,0 +1,204 @@
+#!lua name=wspubsub
+--
+-- wspubsub.lua -- message history for wspubsub, as a Redis 7 Functions
+-- library.  wspubsub loads it into Redis itself (FUNCTION LOAD REPLACE);
+-- to load it by hand:
+--
+--   redis-cli -x FUNCTION LOAD REPLACE < contrib/redis/wspubsub.lua
+--
+-- FCALL wspubsub_publish 1 <channel> <payload> [<history_size> [<history_ttl>]]
+--   Appends the payload to the channel's history, a stream capped at
+--   history_size entries (default 100) that expires history_ttl seconds
+--   (default 300) after the last publish, and publishes it to the
+--   channel's subscribers, in one atomic step.  Returns the message's id.
+--
+-- FCALL_RO wspubsub_since 1 <channel> <id> <max>
+--   What wspubsub asks when a client resumes after <id>: a status
+--   ("recovered" when every message published after <id> is still held,
+--   "gap" when some are not, "none" when <id> is empty), the newest id
+--   held ("" if none), then at most <max> (id, payload) pairs after <id>,
+--   oldest first.
+--
+-- FCALL_RO wspubsub_version 0
+--   This library's version; wspubsub replaces an older one.
+--
+-- Names.  The stream and the channel that carries history messages to
+-- wspubsub share one name, "<channel>#history" when the channel has a
+-- hash tag and "{<channel>}#history" otherwise, so both lie in the
+-- channel's hash slot.  No username can make a channel of that name ('#'
+-- and braces are not allowed in usernames), and a plain PUBLISH on the
+-- user's own channel is never taken for a history message.
+--
+-- Ids.  "<epoch>-<n>", the stream entry's own id: epoch is the time in
+-- milliseconds when this history was created (again after it expired or
+-- was lost), n counts its messages from 0.  So a resume can tell a hole
+-- (a message trimmed or never seen) from a history that is complete, and
+-- a history that was recreated from the one the client knew.
+--
+local VERSION = 1
+local DEFAULT_SIZE, DEFAULT_TTL = 100, 300
+local MAX_SIZE, MAX_TTL = 1000000, 31536000
+
+local cluster_mode = nil
+
+local function history_name(channel)
+	-- Redis hashes the text between the first '{' and the next '}', if
+	-- that is not empty; otherwise the whole name.
+	local open = string.find(channel, '{', 1, true)
+	if open then
+		local close = string.find(channel, '}', open + 1, true)
+		if close and close > open + 1 then
+			return channel .. '#history'
+		end
+	end
+	if string.find(channel, '}', 1, true) then
+		return nil	-- no name of ours hashes as this one does
+	end
+	return '{' .. channel .. '}#history'
+end
+
+local function name_of(keys)
+	if #keys ~= 1 then
+		return error('wspubsub: exactly one key, the channel, is expected')
+	end
+	local name = history_name(keys[1])
+	if not name then
+		return error('wspubsub: no history for a channel with "}" ' ..
+		    'outside a hash tag')
+	end
+	return name
+end
+
+local function whole_number(arg, default, max, what)
+	if arg == nil then
+		return default
+	end
+	local n = tonumber(arg)
+	if not n or n ~= math.floor(n) or n < 1 or n > max or
+	    not string.match(arg, '^%d+$') then
+		return error('wspubsub: ' .. what .. ' must be a whole ' ..
+		    'number from 1 to ' .. max)
+	end
+	return n
+end
+
+-- "<epoch>-<n>" -> epoch, n (strings of digits), or nil.
+local function split_id(id)
+	return string.match(id, '^(%d+)-(%d+)$')
+end
+
+local function publish(keys, args)
+	local name = name_of(keys)
+	local payload = args[1]
+	if payload == nil then
+		return error('wspubsub: a payload is expected')
+	end
+	local size = whole_number(args[2], DEFAULT_SIZE, MAX_SIZE,
+	    'history_size')
+	local ttl = whole_number(args[3], DEFAULT_TTL, MAX_TTL, 'history_ttl')
+
+	local epoch
+	local newest = redis.call('XREVRANGE', name, '+', '-', 'COUNT', 1)
+	if newest[1] then
+		epoch = split_id(newest[1][1])
+	end
+	if not epoch then
+		-- A new history (or an emptied one): a new epoch.
+		redis.call('DEL', name)
+		local t = redis.call('TIME')
+		epoch = t[1] .. string.format('%03d', math.floor(t[2] / 1000))
+	end
+	local id = redis.call('XADD', name, 'MAXLEN', size, epoch .. '-*',
+	    'd', payload)
+	redis.call('EXPIRE', name, ttl)
+
+	if cluster_mode == nil then
+		cluster_mode = string.find(redis.call('INFO', 'cluster'),
+		    'cluster_enabled:1', 1, true) ~= nil
+	end
+	redis.call(cluster_mode and 'SPUBLISH' or 'PUBLISH', name,
+	    id .. '\n' .. payload)
+	return id
+end
+
+local function flatten(entries, reversed)
+	local out = {}
+	local first, last, step = 1, #entries, 1
+	if reversed then
+		first, last, step = #entries, 1, -1
+	end
+	for i = first, last, step do
+		local e = entries[i]
+		local payload = ''
+		for j = 1, #e[2], 2 do
+			if e[2][j] == 'd' then
+				payload = e[2][j + 1]
+			end
+		end
+		table.insert(out, e[1])
+		table.insert(out, payload)
+	end
+	return out
+end
+
+local function since(keys, args)
+	local name = name_of(keys)
+	local from = args[1] or ''
+	local max = whole_number(args[2], 1000, MAX_SIZE, 'max')
+
+	local newest = redis.call('XREVRANGE', name, '+', '-', 'COUNT', 1)
+	local newest_id = newest[1] and newest[1][1] or ''
+	if from == '' then
+		return {'none', newest_id}
+	end
+	local epoch, n = split_id(from)
+	if not epoch then
+		return error('wspubsub: malformed id')
+	end
+	if newest_id == '' then
+		return {'gap', ''}	-- expired, lost or never written
+	end
+
+	local status, entries, reversed
+	if split_id(newest_id) ~= epoch then
+		-- Another history than the one the client knew: all of it is
+		-- new to the client, and what came before may be lost.
+		status = 'gap'
+		entries = redis.call('XREVRANGE', name, '+', '-', 'COUNT', max)
+		reversed = true
+	else
+		entries = redis.call('XRANGE', name, '(' .. from, '+', 'COUNT',
+		    max + 1)
+		if #entries == 0 then
+			status = from == newest_id and 'recovered' or 'gap'
+		else
+			-- Complete if the message right after the client's is
+			-- still held (trimming removes the oldest first).
+			local next_id = epoch .. '-' ..
+			    string.format('%d', tonumber(n) + 1)
+			status = entries[1][1] == next_id and 'recovered' or
+			    'gap'
+			if #entries > max then
+				status = 'gap'
+				entries = redis.call('XREVRANGE', name, '+',
+				    '(' .. from, 'COUNT', max)
+				reversed = true
+			end
+		end
+	end
+	local out = {status, newest_id}
+	for _, v in ipairs(flatten(entries, reversed)) do
+		table.insert(out, v)
+	end
+	return out
+end
+
+local function version()
+	return VERSION
+end
+
+redis.register_function('wspubsub_publish', publish)
+redis.register_function{function_name = 'wspubsub_since',
+    callback = since, flags = {'no-writes'}}
+redis.register_function{function_name = 'wspubsub_version',
+    callback = version, flags = {'no-writes'}}
