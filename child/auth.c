@@ -13,6 +13,7 @@
 
 #include "../master/log.h"
 #include "client.h"
+#include "clock.h"
 #include "jwt.h"
 
 /* A token valid for longer than this is treated as valid this long. */

@@ -20,6 +20,7 @@
 
 #include "../master/log.h"
 #include "client.h"
+#include "clock.h"
 #include "proxy.h"
 #include "stats.h"
 #include "subscriber.h"

@@ -63,8 +63,6 @@ struct client {
 
 extern volatile sig_atomic_t child_stop;
 
-int64_t	now_ms(void);
-
 /* http.c */
 int	http_wait(struct client *, short events, int64_t deadline);
 int	http_read_head(struct client *, char *buf, size_t *len,

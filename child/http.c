@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "client.h"
+#include "clock.h"
 
 /* Wait until the client is ready for events or the deadline: 1, 0, -1. */
 int

@@ -22,6 +22,7 @@
 
 #include "../master/log.h"
 #include "client.h"
+#include "clock.h"
 #include "stats.h"
 #include "subscriber.h"
 
@@ -34,15 +35,6 @@
  * floods pings without reading cannot grow the buffer.
  */
 #define OUT_REPLY_LIMIT	(64 * 1024)
-
-int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 out_append(struct outbuf *o, const uint8_t *p, size_t n)

@@ -21,6 +21,7 @@
 
 #include "../master/log.h"
 #include "client.h"
+#include "clock.h"
 #include "stats.h"
 #include "subscriber.h"
 

@@ -24,7 +24,7 @@
 #include <bsd/string.h>
 #include <hiredis/hiredis.h>
 
-#include "client.h"
+#include "clock.h"
 #include "cluster.h"
 #include "resp.h"
 #include "subscriber.h"
