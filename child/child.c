@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,45 +21,9 @@
 #include "client.h"
 #include "clock.h"
 #include "proxy.h"
+#include "signals.h"
 #include "stats.h"
 #include "subscriber.h"
-
-volatile sig_atomic_t child_stop;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	child_stop = 1;
-}
-
-/*
- * SIGTERM and SIGINT ask for a close with 1001.  They stay blocked except
- * inside ppoll(2), so a signal that arrives between a check of child_stop
- * and the wait is not lost.
- */
-static void
-signals_init(struct client *c)
-{
-	struct sigaction sa;
-	sigset_t block;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &c->waitmask);
-	sigdelset(&c->waitmask, SIGTERM);
-	sigdelset(&c->waitmask, SIGINT);
-}
 
 /* After an HTTP error: send FIN and let the peer read the answer. */
 static void
@@ -394,7 +357,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	c.io.fd = fd;
 	c.peer = peer;
 	c.started = now_ms();
-	signals_init(&c);
+	signals_init(&c.waitmask);
 	setproctitle("handshake %s", peer);
 	stats_state(SLOT_HANDSHAKE, NULL, peer);
 

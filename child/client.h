@@ -61,8 +61,6 @@ struct client {
 	const char		*close_reason;
 };
 
-extern volatile sig_atomic_t child_stop;
-
 /* http.c */
 int	http_wait(struct client *, short events, int64_t deadline);
 int	http_read_head(struct client *, char *buf, size_t *len,

@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "signals.h"
 
 /* Wait until the client is ready for events or the deadline: 1, 0, -1. */
 int

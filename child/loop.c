@@ -23,6 +23,7 @@
 #include "../master/log.h"
 #include "client.h"
 #include "clock.h"
+#include "signals.h"
 #include "stats.h"
 #include "subscriber.h"
 
