@@ -182,15 +182,15 @@ redis_open(struct client *c)
 	char err[256];
 	int fresh = 0;
 
-	if ((c->redis = take_prepared()) == NULL) {
+	if ((c->redis.sub = take_prepared()) == NULL) {
 		fresh = 1;
-		if ((c->redis = sub_connect(c->conf, err, sizeof(err))) ==
-		    NULL) {
+		if ((c->redis.sub = sub_connect(c->conf, err,
+		    sizeof(err))) == NULL) {
 			log_warnx("%s: redis: %s", c->peer, err);
 			return -1;
 		}
 	}
-	if (c->channel[0] == '\0' || sub_subscribe(&c->redis, c->conf,
+	if (c->channel[0] == '\0' || sub_subscribe(&c->redis.sub, c->conf,
 	    c->channel, err, sizeof(err)) == 0)
 		return 0;
 	log_warnx("%s: subscribing to %s failed: %s", c->peer, c->channel,
@@ -372,7 +372,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 
 	if (((how & CHILD_PROXY) && proxy_read(&c) == -1) ||
 	    ((how & CHILD_TLS) && tls_accept(&c) == -1) || upgrade(&c) == -1) {
-		sub_close(c.redis, NULL);
+		sub_close(c.redis.sub, NULL);
 		io_free(&c.io);
 		close(fd);
 		return -1;
@@ -394,7 +394,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 
 	stats_io(c.msgs_in, c.bytes_in, c.msgs_out, c.bytes_out);
 	stats_close(c.close_code);
-	sub_close(c.redis, c.channel);
+	sub_close(c.redis.sub, c.channel);
 	io_free(&c.io);
 	close(fd);
 	ws_parser_free(&c.parser);

@@ -11,8 +11,7 @@
 #include "../ws/ws.h"
 #include "child.h"
 #include "io.h"
-
-struct sub;
+#include "reconnect.h"
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
@@ -37,7 +36,7 @@ struct client {
 	enum client_state	 state;
 	char			 user[USER_NAME_MAX + 1];
 	char			 channel[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 1];
-	struct sub		*redis;		/* NULL while reconnecting */
+	struct subscription	 redis;
 	struct ws_parser	 parser;
 	struct outbuf		 out;
 	uint8_t			 in[CLIENT_READ_SIZE];
@@ -51,9 +50,6 @@ struct client {
 	int64_t			 token_deadline; /* JWT exp; 0 = none */
 	int			 wr_shut;	/* shutdown(SHUT_WR) done */
 	int64_t			 backlog_last;	/* output last held back */
-	int64_t			 redis_lost_at;	/* 0 while connected */
-	int64_t			 redis_retry_at;
-	int			 redis_backoff;	/* ms */
 
 	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
 	unsigned int		 close_code;
@@ -74,14 +70,7 @@ int	http_switch(struct client *, const char *key);
 int	auth_enabled(const struct child_conf *);
 int	auth_check(struct client *, const struct ws_request *);
 
-/* reconnect.c */
-void	redis_lost(struct client *, int64_t now);
-void	redis_retry(struct client *, int64_t now);
-void	redis_dropped(struct client *, int64_t now);
-
 /* loop.c */
 int	client_loop(struct client *);
-void	client_close(struct client *, unsigned int code, const char *reason,
-	    const char *by);
 
 #endif /* CHILD_CLIENT_H */
