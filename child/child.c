@@ -18,8 +18,10 @@
 #include <bsd/unistd.h>
 
 #include "../master/log.h"
+#include "auth.h"
 #include "client.h"
 #include "clock.h"
+#include "http.h"
 #include "proxy.h"
 #include "signals.h"
 #include "stats.h"
@@ -54,7 +56,7 @@ refuse(struct client *c, int status, const char *why)
 	default: stats_fail(FAIL_BAD_REQUEST); break;
 	}
 	log_info("%s: HTTP %d: %s", c->peer, status, why);
-	if (http_respond(c, status, why) == 0)
+	if (http_respond(&c->http, status, why) == 0)
 		linger(c);
 	return -1;
 }
@@ -75,7 +77,7 @@ health(struct client *c)
 	}
 	if (stats_shutting_down())
 		ok = 0;		/* take this instance out of rotation */
-	if (http_respond(c, ok ? 200 : 503, ok ? "ok" :
+	if (http_respond(&c->http, ok ? 200 : 503, ok ? "ok" :
 	    "redis unavailable") == 0)
 		linger(c);
 	return 0;
@@ -136,7 +138,7 @@ metrics(struct client *c)
 		refuse(c, 503, "metrics unavailable");
 		return;
 	}
-	if (http_send(c, 200, "text/plain; version=0.0.4", body,
+	if (http_send(&c->http, 200, "text/plain; version=0.0.4", body,
 	    (size_t)n) == 0)
 		linger(c);
 }
@@ -208,7 +210,7 @@ upgrade(struct client *c)
 	size_t len, hlen;
 	int r, status;
 
-	if ((r = http_read_head(c, head, &len, &hlen)) == 431)
+	if ((r = http_read_head(&c->http, head, &len, &hlen)) == 431)
 		return refuse(c, 431, "request head too large");
 	if (r != 0) {
 		stats_fail(FAIL_TIMEOUT);
@@ -235,7 +237,8 @@ upgrade(struct client *c)
 	r = ws_query_get(req.query, "user", c->user, sizeof(c->user));
 	if (r == -2 || (r >= 0 && !user_name_valid(c->user, (size_t)r)))
 		return refuse(c, 400, "invalid user name");
-	if ((status = auth_check(c, &req)) != 0)
+	if ((status = auth_check(c->conf, &req, c->peer, c->user,
+	    sizeof(c->user), &c->token_deadline)) != 0)
 		return refuse(c, status, status == 403 ? "origin not allowed" :
 		    "unauthorized");
 	if (c->user[0] != '\0' && user_channel(c->conf->channel_prefix,
@@ -244,7 +247,7 @@ upgrade(struct client *c)
 
 	if (redis_open(c) == -1)
 		return refuse(c, 503, "redis unavailable");
-	if (http_switch(c, req.key) == -1) {
+	if (http_switch(&c->http, req.key) == -1) {
 		log_info("%s: could not send 101", c->peer);
 		return -1;
 	}
@@ -259,7 +262,6 @@ upgrade(struct client *c)
 static int
 tls_accept(struct client *c)
 {
-	int64_t deadline = c->started + c->conf->handshake_timeout;
 	const char *why = NULL;
 	int r;
 
@@ -269,7 +271,7 @@ tls_accept(struct client *c)
 		return -1;
 	}
 	while ((r = io_tls_accept(&c->io, &why)) == 0)
-		if (http_wait(c, 0, deadline) != 1) {
+		if (http_wait(&c->http, 0) != 1) {
 			stats_fail(FAIL_TLS);
 			log_info("%s: TLS handshake not done in time",
 			    c->peer);
@@ -293,7 +295,6 @@ static int
 proxy_read(struct client *c)
 {
 	static char real[PEER_MAX];
-	int64_t deadline = c->started + c->conf->handshake_timeout;
 	uint8_t buf[PROXY_V2_MAX];
 	size_t have = 0;
 	ssize_t n, take;
@@ -302,7 +303,7 @@ proxy_read(struct client *c)
 	for (;;) {
 		n = recv(c->fd, buf + have, sizeof(buf) - have, MSG_PEEK);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if ((r = http_wait(c, POLLIN, deadline)) != 1) {
+			if ((r = http_wait(&c->http, POLLIN)) != 1) {
 				stats_fail(FAIL_TIMEOUT);
 				log_info("%s: %s", c->peer, r == 0 ?
 				    "no PROXY header in time" :
@@ -358,6 +359,9 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	c.peer = peer;
 	c.started = now_ms();
 	signals_init(&c.waitmask);
+	c.http.io = &c.io;
+	c.http.waitmask = &c.waitmask;
+	c.http.deadline = c.started + conf->handshake_timeout;
 	setproctitle("handshake %s", peer);
 	stats_state(SLOT_HANDSHAKE, NULL, peer);
 

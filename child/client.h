@@ -1,6 +1,7 @@
 /*
- * client.h -- the state of the one connection a child serves; private to
- * child/.
+ * client.h -- the state of the one connection a child serves, shared by
+ * child.c (accept to upgrade, and the end) and loop.c (the rest).  The
+ * files below them are handed what they need, never a struct client.
  */
 #ifndef CHILD_CLIENT_H
 #define CHILD_CLIENT_H
@@ -10,6 +11,7 @@
 
 #include "../ws/ws.h"
 #include "child.h"
+#include "http.h"
 #include "io.h"
 #include "reconnect.h"
 
@@ -32,6 +34,7 @@ struct client {
 	const struct child_conf	*conf;
 	int			 fd;
 	struct io		 io;		/* fd, plain or TLS */
+	struct http		 http;		/* io, for the handshake */
 	const char		*peer;
 	enum client_state	 state;
 	char			 user[USER_NAME_MAX + 1];
@@ -57,20 +60,7 @@ struct client {
 	const char		*close_reason;
 };
 
-/* http.c */
-int	http_wait(struct client *, short events, int64_t deadline);
-int	http_read_head(struct client *, char *buf, size_t *len,
-	    size_t *head_len);
-int	http_respond(struct client *, int status, const char *body);
-int	http_send(struct client *, int status, const char *type,
-	    const char *body, size_t len);
-int	http_switch(struct client *, const char *key);
-
-/* auth.c */
-int	auth_enabled(const struct child_conf *);
-int	auth_check(struct client *, const struct ws_request *);
-
-/* loop.c */
+/* loop.c: serve the upgraded connection until it is over. */
 int	client_loop(struct client *);
 
 #endif /* CHILD_CLIENT_H */

@@ -21,6 +21,7 @@
 #include <bsd/unistd.h>
 
 #include "../master/log.h"
+#include "auth.h"
 #include "client.h"
 #include "clock.h"
 #include "signals.h"
