@@ -30,8 +30,6 @@ struct redis_addr {
 	char	host[REDIS_HOST_MAX + 1];
 	int	port;
 };
-/* "host:port", or "[v6addr]:port" (subscriber.c). */
-void	redis_addr_name(const struct redis_addr *, char *, size_t);
 
 struct child_conf {
 	char	redis_host[REDIS_HOST_MAX + 1];
