@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "../ws/ws.h"
-#include "child.h"
+#include "settings.h"
 
 /* Authentication is on: a JWT secret or public key is set. */
 int	auth_enabled(const struct child_conf *);

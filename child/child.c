@@ -19,6 +19,7 @@
 
 #include "../master/log.h"
 #include "auth.h"
+#include "child.h"
 #include "client.h"
 #include "clock.h"
 #include "http.h"
@@ -26,6 +27,7 @@
 #include "signals.h"
 #include "stats.h"
 #include "subscriber.h"
+#include "user.h"
 
 /* After an HTTP error: send FIN and let the peer read the answer. */
 static void

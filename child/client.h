@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 #include "../ws/ws.h"
-#include "child.h"
 #include "http.h"
 #include "io.h"
 #include "reconnect.h"
+#include "settings.h"
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */

@@ -27,6 +27,7 @@
 #include "signals.h"
 #include "stats.h"
 #include "subscriber.h"
+#include "user.h"
 
 #define OUT_KEEP	(64 * 1024)	/* free a larger buffer once empty */
 #define BATCH_MAX	(32 * 1024)	/* frames gathered for one write */

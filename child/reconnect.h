@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "child.h"
+#include "settings.h"
 
 struct sub;
 

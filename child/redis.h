@@ -9,7 +9,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "child.h"
+#include "settings.h"
 
 /*
  * A blocking connection to (host, port), or to redis_socket when host is

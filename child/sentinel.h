@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "child.h"
+#include "settings.h"
 
 /*
  * Ask each configured sentinel in turn for redis_master_name: 0 with *a

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "child.h"
+#include "settings.h"
 
 struct sub;
 
