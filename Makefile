@@ -34,10 +34,11 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
 WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
-CHILD_SRCS  = child/auth.c child/child.c child/http.c child/io.c child/loop.c \
-	      child/reconnect.c child/resp.c child/cluster.c child/sentinel.c \
-	      child/proxy.c \
-	      child/stats.c child/subscriber.c child/user.c child/jwt.c
+CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
+	      child/io.c child/loop.c child/reconnect.c child/redis.c \
+	      child/resp.c child/cluster.c child/sentinel.c child/proxy.c \
+	      child/signals.c child/stats.c child/subscriber.c child/user.c \
+	      child/jwt.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
 	      master/proc.c master/reap.c master/spawn.c

@@ -12,7 +12,8 @@
 #include <bsd/string.h>
 
 #include "../master/log.h"
-#include "client.h"
+#include "auth.h"
+#include "clock.h"
 #include "jwt.h"
 
 /* A token valid for longer than this is treated as valid this long. */
@@ -60,16 +61,11 @@ origin_allowed(const struct child_conf *conf, const char *origin)
 	return 0;
 }
 
-/*
- * Check the request's Origin and, when authentication is on, its token.
- * Returns 0 (with c->user set from the token's sub) or the HTTP status to
- * refuse with.
- */
 int
-auth_check(struct client *c, const struct ws_request *req)
+auth_check(const struct child_conf *conf, const struct ws_request *req,
+    const char *peer, char *user, size_t usersize, int64_t *expires)
 {
 	static char token[JWT_MAX_LEN + 1];
-	const struct child_conf *conf = c->conf;
 	struct jwt_keys keys;
 	struct jwt_policy policy;
 	struct jwt_claims claims;
@@ -78,7 +74,7 @@ auth_check(struct client *c, const struct ws_request *req)
 	int n;
 
 	if (!origin_allowed(conf, req->origin)) {
-		log_info("%s: origin %s not allowed", c->peer, req->origin);
+		log_info("%s: origin %s not allowed", peer, req->origin);
 		return 403;
 	}
 	if (!auth_enabled(conf))
@@ -89,7 +85,7 @@ auth_check(struct client *c, const struct ws_request *req)
 		tok = token;
 	else if (n == -2) {
 		log_info("%s: auth: token parameter malformed or too long",
-		    c->peer);
+		    peer);
 		return 401;
 	} else if (req->authorization != NULL &&
 	    strncasecmp(req->authorization, "Bearer ", 7) == 0) {
@@ -98,7 +94,7 @@ auth_check(struct client *c, const struct ws_request *req)
 		n = (int)strnlen(tok, JWT_MAX_LEN + 1);
 	}
 	if (tok == NULL) {
-		log_info("%s: auth: no token", c->peer);
+		log_info("%s: auth: no token", peer);
 		return 401;
 	}
 
@@ -111,23 +107,23 @@ auth_check(struct client *c, const struct ws_request *req)
 	now = time(NULL);
 	if (jwt_verify(tok, (size_t)n, &keys, &policy, now, &claims,
 	    &why) == -1) {
-		log_info("%s: auth: %s", c->peer, why);
+		log_info("%s: auth: %s", peer, why);
 		return 401;
 	}
-	if (c->user[0] != '\0' && strcmp(c->user, claims.sub) != 0) {
-		log_info("%s: auth: user %s is not the token's %s", c->peer,
-		    c->user, claims.sub);
+	if (user[0] != '\0' && strcmp(user, claims.sub) != 0) {
+		log_info("%s: auth: user %s is not the token's %s", peer,
+		    user, claims.sub);
 		return 401;
 	}
-	strlcpy(c->user, claims.sub, sizeof(c->user));
+	strlcpy(user, claims.sub, usersize);
 	if (conf->jwt_expired_close) {
 		/* exp may be anything a signer chose: clamp before scaling. */
 		int64_t left = claims.exp - (int64_t)now;
 
 		if (left > TOKEN_HORIZON)
 			left = TOKEN_HORIZON;
-		c->token_deadline = now_ms() + (left + conf->jwt_leeway) * 1000;
+		*expires = now_ms() + (left + conf->jwt_leeway) * 1000;
 	}
-	log_debug("%s: auth: token for %s", c->peer, claims.sub);
+	log_debug("%s: auth: token for %s", peer, claims.sub);
 	return 0;
 }

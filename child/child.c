@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,47 +18,16 @@
 #include <bsd/unistd.h>
 
 #include "../master/log.h"
+#include "auth.h"
+#include "child.h"
 #include "client.h"
+#include "clock.h"
+#include "http.h"
 #include "proxy.h"
+#include "signals.h"
 #include "stats.h"
 #include "subscriber.h"
-
-volatile sig_atomic_t child_stop;
-
-static void
-on_stop(int sig)
-{
-	(void)sig;
-	child_stop = 1;
-}
-
-/*
- * SIGTERM and SIGINT ask for a close with 1001.  They stay blocked except
- * inside ppoll(2), so a signal that arrives between a check of child_stop
- * and the wait is not lost.
- */
-static void
-signals_init(struct client *c)
-{
-	struct sigaction sa;
-	sigset_t block;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &c->waitmask);
-	sigdelset(&c->waitmask, SIGTERM);
-	sigdelset(&c->waitmask, SIGINT);
-}
+#include "user.h"
 
 /* After an HTTP error: send FIN and let the peer read the answer. */
 static void
@@ -90,7 +58,7 @@ refuse(struct client *c, int status, const char *why)
 	default: stats_fail(FAIL_BAD_REQUEST); break;
 	}
 	log_info("%s: HTTP %d: %s", c->peer, status, why);
-	if (http_respond(c, status, why) == 0)
+	if (http_respond(&c->http, status, why) == 0)
 		linger(c);
 	return -1;
 }
@@ -111,7 +79,7 @@ health(struct client *c)
 	}
 	if (stats_shutting_down())
 		ok = 0;		/* take this instance out of rotation */
-	if (http_respond(c, ok ? 200 : 503, ok ? "ok" :
+	if (http_respond(&c->http, ok ? 200 : 503, ok ? "ok" :
 	    "redis unavailable") == 0)
 		linger(c);
 	return 0;
@@ -172,7 +140,7 @@ metrics(struct client *c)
 		refuse(c, 503, "metrics unavailable");
 		return;
 	}
-	if (http_send(c, 200, "text/plain; version=0.0.4", body,
+	if (http_send(&c->http, 200, "text/plain; version=0.0.4", body,
 	    (size_t)n) == 0)
 		linger(c);
 }
@@ -218,15 +186,15 @@ redis_open(struct client *c)
 	char err[256];
 	int fresh = 0;
 
-	if ((c->redis = take_prepared()) == NULL) {
+	if ((c->redis.sub = take_prepared()) == NULL) {
 		fresh = 1;
-		if ((c->redis = sub_connect(c->conf, err, sizeof(err))) ==
-		    NULL) {
+		if ((c->redis.sub = sub_connect(c->conf, err,
+		    sizeof(err))) == NULL) {
 			log_warnx("%s: redis: %s", c->peer, err);
 			return -1;
 		}
 	}
-	if (c->channel[0] == '\0' || sub_subscribe(&c->redis, c->conf,
+	if (c->channel[0] == '\0' || sub_subscribe(&c->redis.sub, c->conf,
 	    c->channel, err, sizeof(err)) == 0)
 		return 0;
 	log_warnx("%s: subscribing to %s failed: %s", c->peer, c->channel,
@@ -244,7 +212,7 @@ upgrade(struct client *c)
 	size_t len, hlen;
 	int r, status;
 
-	if ((r = http_read_head(c, head, &len, &hlen)) == 431)
+	if ((r = http_read_head(&c->http, head, &len, &hlen)) == 431)
 		return refuse(c, 431, "request head too large");
 	if (r != 0) {
 		stats_fail(FAIL_TIMEOUT);
@@ -271,7 +239,8 @@ upgrade(struct client *c)
 	r = ws_query_get(req.query, "user", c->user, sizeof(c->user));
 	if (r == -2 || (r >= 0 && !user_name_valid(c->user, (size_t)r)))
 		return refuse(c, 400, "invalid user name");
-	if ((status = auth_check(c, &req)) != 0)
+	if ((status = auth_check(c->conf, &req, c->peer, c->user,
+	    sizeof(c->user), &c->token_deadline)) != 0)
 		return refuse(c, status, status == 403 ? "origin not allowed" :
 		    "unauthorized");
 	if (c->user[0] != '\0' && user_channel(c->conf->channel_prefix,
@@ -280,7 +249,7 @@ upgrade(struct client *c)
 
 	if (redis_open(c) == -1)
 		return refuse(c, 503, "redis unavailable");
-	if (http_switch(c, req.key) == -1) {
+	if (http_switch(&c->http, req.key) == -1) {
 		log_info("%s: could not send 101", c->peer);
 		return -1;
 	}
@@ -295,7 +264,6 @@ upgrade(struct client *c)
 static int
 tls_accept(struct client *c)
 {
-	int64_t deadline = c->started + c->conf->handshake_timeout;
 	const char *why = NULL;
 	int r;
 
@@ -305,7 +273,7 @@ tls_accept(struct client *c)
 		return -1;
 	}
 	while ((r = io_tls_accept(&c->io, &why)) == 0)
-		if (http_wait(c, 0, deadline) != 1) {
+		if (http_wait(&c->http, 0) != 1) {
 			stats_fail(FAIL_TLS);
 			log_info("%s: TLS handshake not done in time",
 			    c->peer);
@@ -329,7 +297,6 @@ static int
 proxy_read(struct client *c)
 {
 	static char real[PEER_MAX];
-	int64_t deadline = c->started + c->conf->handshake_timeout;
 	uint8_t buf[PROXY_V2_MAX];
 	size_t have = 0;
 	ssize_t n, take;
@@ -338,7 +305,7 @@ proxy_read(struct client *c)
 	for (;;) {
 		n = recv(c->fd, buf + have, sizeof(buf) - have, MSG_PEEK);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
-			if ((r = http_wait(c, POLLIN, deadline)) != 1) {
+			if ((r = http_wait(&c->http, POLLIN)) != 1) {
 				stats_fail(FAIL_TIMEOUT);
 				log_info("%s: %s", c->peer, r == 0 ?
 				    "no PROXY header in time" :
@@ -393,7 +360,10 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	c.io.fd = fd;
 	c.peer = peer;
 	c.started = now_ms();
-	signals_init(&c);
+	signals_init(&c.waitmask);
+	c.http.io = &c.io;
+	c.http.waitmask = &c.waitmask;
+	c.http.deadline = c.started + conf->handshake_timeout;
 	setproctitle("handshake %s", peer);
 	stats_state(SLOT_HANDSHAKE, NULL, peer);
 
@@ -408,7 +378,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 
 	if (((how & CHILD_PROXY) && proxy_read(&c) == -1) ||
 	    ((how & CHILD_TLS) && tls_accept(&c) == -1) || upgrade(&c) == -1) {
-		sub_close(c.redis, NULL);
+		sub_close(c.redis.sub, NULL);
 		io_free(&c.io);
 		close(fd);
 		return -1;
@@ -430,7 +400,7 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 
 	stats_io(c.msgs_in, c.bytes_in, c.msgs_out, c.bytes_out);
 	stats_close(c.close_code);
-	sub_close(c.redis, c.channel);
+	sub_close(c.redis.sub, c.channel);
 	io_free(&c.io);
 	close(fd);
 	ws_parser_free(&c.parser);

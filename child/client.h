@@ -1,6 +1,7 @@
 /*
- * client.h -- the state of the one connection a child serves; private to
- * child/.
+ * client.h -- the state of the one connection a child serves, shared by
+ * child.c (accept to upgrade, and the end) and loop.c (the rest).  The
+ * files below them are handed what they need, never a struct client.
  */
 #ifndef CHILD_CLIENT_H
 #define CHILD_CLIENT_H
@@ -9,10 +10,10 @@
 #include <stdint.h>
 
 #include "../ws/ws.h"
-#include "child.h"
+#include "http.h"
 #include "io.h"
-
-struct sub;
+#include "reconnect.h"
+#include "settings.h"
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
@@ -33,11 +34,12 @@ struct client {
 	const struct child_conf	*conf;
 	int			 fd;
 	struct io		 io;		/* fd, plain or TLS */
+	struct http		 http;		/* io, for the handshake */
 	const char		*peer;
 	enum client_state	 state;
 	char			 user[USER_NAME_MAX + 1];
 	char			 channel[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 1];
-	struct sub		*redis;		/* NULL while reconnecting */
+	struct subscription	 redis;
 	struct ws_parser	 parser;
 	struct outbuf		 out;
 	uint8_t			 in[CLIENT_READ_SIZE];
@@ -51,9 +53,6 @@ struct client {
 	int64_t			 token_deadline; /* JWT exp; 0 = none */
 	int			 wr_shut;	/* shutdown(SHUT_WR) done */
 	int64_t			 backlog_last;	/* output last held back */
-	int64_t			 redis_lost_at;	/* 0 while connected */
-	int64_t			 redis_retry_at;
-	int			 redis_backoff;	/* ms */
 
 	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
 	unsigned int		 close_code;
@@ -61,31 +60,7 @@ struct client {
 	const char		*close_reason;
 };
 
-extern volatile sig_atomic_t child_stop;
-
-int64_t	now_ms(void);
-
-/* http.c */
-int	http_wait(struct client *, short events, int64_t deadline);
-int	http_read_head(struct client *, char *buf, size_t *len,
-	    size_t *head_len);
-int	http_respond(struct client *, int status, const char *body);
-int	http_send(struct client *, int status, const char *type,
-	    const char *body, size_t len);
-int	http_switch(struct client *, const char *key);
-
-/* auth.c */
-int	auth_enabled(const struct child_conf *);
-int	auth_check(struct client *, const struct ws_request *);
-
-/* reconnect.c */
-void	redis_lost(struct client *, int64_t now);
-void	redis_retry(struct client *, int64_t now);
-void	redis_dropped(struct client *, int64_t now);
-
-/* loop.c */
+/* loop.c: serve the upgraded connection until it is over. */
 int	client_loop(struct client *);
-void	client_close(struct client *, unsigned int code, const char *reason,
-	    const char *by);
 
 #endif /* CHILD_CLIENT_H */

@@ -13,7 +13,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "child.h"
+#include "settings.h"
 
 #define CLUSTER_SLOTS	16384
 

@@ -10,13 +10,15 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#include "client.h"
+#include "../ws/ws.h"
+#include "clock.h"
+#include "http.h"
+#include "signals.h"
 
-/* Wait until the client is ready for events or the deadline: 1, 0, -1. */
 int
-http_wait(struct client *c, short events, int64_t deadline)
+http_wait(const struct http *h, short events)
 {
-	struct pollfd pfd = { .fd = c->fd };
+	struct pollfd pfd = { .fd = h->io->fd };
 	struct timespec ts;
 	int64_t left;
 	int n;
@@ -24,14 +26,14 @@ http_wait(struct client *c, short events, int64_t deadline)
 	for (;;) {
 		if (child_stop)
 			return -1;
-		if ((events & POLLIN) && io_pending(&c->io))
+		if ((events & POLLIN) && io_pending(h->io))
 			return 1;
-		if ((left = deadline - now_ms()) <= 0)
+		if ((left = h->deadline - now_ms()) <= 0)
 			return 0;
-		pfd.events = events | c->io.want;
+		pfd.events = events | h->io->want;
 		ts.tv_sec = left / 1000;
 		ts.tv_nsec = (left % 1000) * 1000000;
-		n = ppoll(&pfd, 1, &ts, &c->waitmask);
+		n = ppoll(&pfd, 1, &ts, h->waitmask);
 		if (n > 0)
 			return 1;
 		if (n == -1 && errno != EINTR)
@@ -39,15 +41,10 @@ http_wait(struct client *c, short events, int64_t deadline)
 	}
 }
 
-/*
- * Read until a complete head is in buf (at most WS_HEAD_MAX bytes).
- * Returns 0 with *head_len set (bytes past it are the first frames),
- * 431 when the head is too large, -1 on timeout, EOF or error.
- */
 int
-http_read_head(struct client *c, char *buf, size_t *len, size_t *head_len)
+http_read_head(const struct http *h, char *buf, size_t *len,
+    size_t *head_len)
 {
-	int64_t deadline = c->started + c->conf->handshake_timeout;
 	size_t from, end;
 	ssize_t n;
 
@@ -55,9 +52,9 @@ http_read_head(struct client *c, char *buf, size_t *len, size_t *head_len)
 	for (;;) {
 		if (*len >= WS_HEAD_MAX)
 			return 431;
-		if (http_wait(c, POLLIN, deadline) != 1)
+		if (http_wait(h, POLLIN) != 1)
 			return -1;
-		n = io_read(&c->io, buf + *len, WS_HEAD_MAX - *len);
+		n = io_read(h->io, buf + *len, WS_HEAD_MAX - *len);
 		if (n == 0)
 			return -1;
 		if (n == -1) {
@@ -76,13 +73,12 @@ http_read_head(struct client *c, char *buf, size_t *len, size_t *head_len)
 }
 
 static int
-write_all(struct client *c, const char *buf, size_t len)
+write_all(const struct http *h, const char *buf, size_t len)
 {
-	int64_t deadline = c->started + c->conf->handshake_timeout;
 	ssize_t n;
 
 	while (len > 0) {
-		n = io_write(&c->io, buf, len);
+		n = io_write(h->io, buf, len);
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;
@@ -90,7 +86,7 @@ write_all(struct client *c, const char *buf, size_t len)
 		}
 		if (n == -1 && errno != EAGAIN)
 			return -1;
-		if (http_wait(c, POLLOUT, deadline) != 1)
+		if (http_wait(h, POLLOUT) != 1)
 			return -1;
 	}
 	return 0;
@@ -130,7 +126,7 @@ status_header(int status)
  * in the same write as the head.
  */
 int
-http_send(struct client *c, int status, const char *type, const char *body,
+http_send(const struct http *h, int status, const char *type, const char *body,
     size_t len)
 {
 	char buf[1024];
@@ -144,16 +140,15 @@ http_send(struct client *c, int status, const char *type, const char *body,
 		return -1;
 	if (len <= sizeof(buf) - (size_t)n) {
 		memcpy(buf + n, body, len);
-		return write_all(c, buf, (size_t)n + len);
+		return write_all(h, buf, (size_t)n + len);
 	}
-	if (write_all(c, buf, (size_t)n) == -1)
+	if (write_all(h, buf, (size_t)n) == -1)
 		return -1;
-	return write_all(c, body, len);
+	return write_all(h, body, len);
 }
 
-/* body is one line of text, sent with a newline. */
 int
-http_respond(struct client *c, int status, const char *body)
+http_respond(const struct http *h, int status, const char *body)
 {
 	char line[256];
 	int n;
@@ -161,11 +156,11 @@ http_respond(struct client *c, int status, const char *body)
 	n = snprintf(line, sizeof(line), "%s\n", body);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
-	return http_send(c, status, "text/plain", line, (size_t)n);
+	return http_send(h, status, "text/plain", line, (size_t)n);
 }
 
 int
-http_switch(struct client *c, const char *key)
+http_switch(const struct http *h, const char *key)
 {
 	char accept[WS_ACCEPT_LEN + 1], buf[256];
 	int n;
@@ -177,5 +172,5 @@ http_switch(struct client *c, const char *key)
 	    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
-	return write_all(c, buf, (size_t)n);
+	return write_all(h, buf, (size_t)n);
 }

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "jwt.h"
+#include "user.h"
 
 /* Decoded parts are at most 3/4 of the token, so they fit on the stack. */
 #define PART_MAX	(JWT_MAX_LEN / 4 * 3 + 3)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "child.h"	/* USER_NAME_MAX */
+#include "settings.h"	/* USER_NAME_MAX */
 
 #define JWT_MAX_LEN	4096	/* longer tokens are rejected before any parsing */
 

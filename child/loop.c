@@ -22,9 +22,13 @@
 #include <bsd/unistd.h>
 
 #include "../master/log.h"
+#include "auth.h"
 #include "client.h"
+#include "clock.h"
+#include "signals.h"
 #include "stats.h"
 #include "subscriber.h"
+#include "user.h"
 
 #define OUT_KEEP	(64 * 1024)	/* free a larger buffer once empty */
 #define BATCH_MAX	(32 * 1024)	/* frames gathered for one write */
@@ -36,15 +40,6 @@
  */
 #define OUT_REPLY_LIMIT	(64 * 1024)
 #define SIGNALS_EVERY_MS 100	/* see signals_let_in() */
-
-int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 out_append(struct outbuf *o, const uint8_t *p, size_t n)
@@ -140,7 +135,7 @@ fail(struct client *c, unsigned int code, const char *reason,
  * Queue a close frame and start draining.  A code of WS_CLOSE_NO_STATUS
  * sends an empty close (the echo of an empty one).
  */
-void
+static void
 client_close(struct client *c, unsigned int code, const char *reason,
     const char *by)
 {
@@ -167,6 +162,39 @@ client_close(struct client *c, unsigned int code, const char *reason,
 		fail(c, code, reason, by);
 }
 
+/*
+ * Tell the client what reconnect.c decided: Redis dropped us while we
+ * held back its reads (messages were lost), or Redis is gone.
+ */
+static void
+redis_outcome(struct client *c, enum resub r)
+{
+	switch (r) {
+	case RESUB_OK:
+		break;
+	case RESUB_TOO_SLOW:
+		client_close(c, WS_CLOSE_POLICY, "too slow, messages lost",
+		    "server");
+		break;
+	case RESUB_LOST:
+		client_close(c, WS_CLOSE_INTERNAL, "redis connection lost",
+		    "server");
+		break;
+	case RESUB_GAVE_UP:
+		client_close(c, WS_CLOSE_INTERNAL, "redis unavailable",
+		    "server");
+		break;
+	}
+}
+
+/* The Redis connection failed: retry later, or close. */
+static void
+lost(struct client *c, int64_t now)
+{
+	redis_outcome(c, redis_lost(&c->redis, c->conf, c->peer,
+	    c->backlog_last, now));
+}
+
 static void
 identify(struct client *c, const struct ws_event *ev)
 {
@@ -187,10 +215,10 @@ identify(struct client *c, const struct ws_event *ev)
 	setproctitle("%s %s", c->user, c->peer);
 	stats_state(SLOT_OPEN, c->user, NULL);
 	log_info("%s: identified as %s", c->peer, c->user);
-	if (sub_subscribe(&c->redis, c->conf, c->channel, err,
+	if (sub_subscribe(&c->redis.sub, c->conf, c->channel, err,
 	    sizeof(err)) == -1) {
 		log_warnx("%s: %s", c->peer, err);
-		redis_lost(c, now_ms());	/* retried like a restart */
+		lost(c, now_ms());	/* retried like a restart */
 	}
 }
 
@@ -319,7 +347,7 @@ deliver(struct client *c)
 
 	while (c->state == CS_OPEN && !out_pending(c)) {
 		for (taken = 0; c->out.len < BATCH_MAX; taken++) {
-			if ((r = sub_next(c->redis, &payload, &len)) ==
+			if ((r = sub_next(c->redis.sub, &payload, &len)) ==
 			    SUB_NONE)
 				break;
 			if (r == SUB_DROPPED) {
@@ -328,7 +356,8 @@ deliver(struct client *c)
 			}
 			if (r == SUB_ERROR) {
 				log_warnx("%s: redis %s: %s", c->peer,
-				    sub_node(c->redis), sub_error(c->redis));
+				    sub_node(c->redis.sub),
+				    sub_error(c->redis.sub));
 				client_close(c, WS_CLOSE_INTERNAL,
 				    "redis error", "server");
 				return;
@@ -356,7 +385,8 @@ deliver(struct client *c)
 			return;
 		}
 		if (dropped) {
-			redis_dropped(c, now_ms());
+			redis_dropped(&c->redis, c->peer, c->channel,
+			    now_ms());
 			return;
 		}
 		if (taken == 0)
@@ -382,9 +412,10 @@ timers(struct client *c, int64_t now)
 		client_close(c, WS_CLOSE_POLICY, "token expired", "server");
 		return;
 	}
-	if (c->state == CS_OPEN && c->redis == NULL &&
-	    now >= c->redis_retry_at) {
-		redis_retry(c, now);
+	if (c->state == CS_OPEN && c->redis.sub == NULL &&
+	    now >= c->redis.retry_at) {
+		redis_outcome(c, redis_retry(&c->redis, c->conf, c->peer,
+		    c->channel, now));
 		if (c->state != CS_OPEN)
 			return;
 	}
@@ -417,9 +448,9 @@ next_deadline(const struct client *c)
 	if (c->token_deadline != 0 && c->state != CS_CLOSING &&
 	    (d == 0 || c->token_deadline < d))
 		d = c->token_deadline;
-	if (c->state == CS_OPEN && c->redis == NULL &&
-	    (d == 0 || c->redis_retry_at < d))
-		d = c->redis_retry_at;
+	if (c->state == CS_OPEN && c->redis.sub == NULL &&
+	    (d == 0 || c->redis.retry_at < d))
+		d = c->redis.retry_at;
 	if (c->state != CS_CLOSING && c->conf->ping_interval > 0) {
 		int64_t p = c->ping_due;
 		if (c->ping_sent != 0 &&
@@ -471,7 +502,8 @@ client_loop(struct client *c)
 		 * A blocking command (SUBSCRIBE) may have read published
 		 * messages along with its reply; poll(2) would not see them.
 		 */
-		if (c->state == CS_OPEN && c->redis != NULL && !out_pending(c))
+		if (c->state == CS_OPEN && c->redis.sub != NULL &&
+		    !out_pending(c))
 			deliver(c);
 		if (c->state == CS_DONE)
 			break;
@@ -485,8 +517,9 @@ client_loop(struct client *c)
 		pfd[0].events |= c->io.want;
 		pfd[1].fd = -1;
 		pfd[1].events = POLLIN;
-		if (c->state == CS_OPEN && c->redis != NULL && !out_pending(c))
-			pfd[1].fd = sub_fd(c->redis);
+		if (c->state == CS_OPEN && c->redis.sub != NULL &&
+		    !out_pending(c))
+			pfd[1].fd = sub_fd(c->redis.sub);
 		pfd[0].revents = pfd[1].revents = 0;
 
 		tsp = NULL;
@@ -520,12 +553,13 @@ client_loop(struct client *c)
 			if (out_flush(c) == -1)
 				fail(c, WS_CLOSE_ABNORMAL, "write error",
 				    "server");
-			else if (c->redis != NULL)
+			else if (c->redis.sub != NULL)
 				deliver(c);	/* replies left in the reader */
 		}
-		if (c->state == CS_OPEN && c->redis != NULL && pfd[1].revents) {
-			if (sub_read(c->redis) == -1)
-				redis_lost(c, now);
+		if (c->state == CS_OPEN && c->redis.sub != NULL &&
+		    pfd[1].revents) {
+			if (sub_read(c->redis.sub) == -1)
+				lost(c, now);
 			else
 				deliver(c);
 		}

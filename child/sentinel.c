@@ -12,7 +12,8 @@
 
 #include <bsd/string.h>
 
-#include "subscriber.h"
+#include "redis.h"
+#include "sentinel.h"
 
 /* [host, port] from SENTINEL get-master-addr-by-name. */
 static int

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "child.h"
+#include "settings.h"
 
 enum stats_fail {		/* why a handshake did not end in 101 */
 	FAIL_BAD_REQUEST, FAIL_METHOD, FAIL_VERSION, FAIL_TOO_LARGE,

@@ -13,20 +13,20 @@
  * poll(2) reported it readable, so a read never waits.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <bsd/string.h>
 #include <hiredis/hiredis.h>
 
-#include "client.h"
+#include "clock.h"
 #include "cluster.h"
+#include "redis.h"
 #include "resp.h"
+#include "sentinel.h"
 #include "subscriber.h"
 
 #define BUF_SIZE	(64 * 1024)
@@ -53,16 +53,6 @@ struct sub {
  */
 static char	shared_buf[BUF_SIZE];
 
-static struct timeval
-ms_to_tv(int ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return tv;
-}
-
 /* AUTH [user] password; the reply, never the password, is reported. */
 static int
 auth(redisContext *c, const struct child_conf *conf, char *err,
@@ -86,49 +76,6 @@ auth(redisContext *c, const struct child_conf *conf, char *err,
 		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 	freeReplyObject(r);
 	return ok ? 0 : -1;
-}
-
-/*
- * A connection with the command timeout set and close-on-exec, to a
- * (host, port), or to redis_socket when host is NULL.
- */
-redisContext *
-redis_dial(const struct child_conf *conf, const char *host, int port,
-    char *err, size_t errlen)
-{
-	struct timeval tv = ms_to_tv(conf->redis_connect_timeout);
-	redisContext *c;
-
-	if (host == NULL)
-		c = redisConnectUnixWithTimeout(conf->redis_socket, tv);
-	else
-		c = redisConnectWithTimeout(host, port, tv);
-	if (c == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (c->err) {
-		snprintf(err, errlen, "%s", c->errstr);
-		redisFree(c);
-		return NULL;
-	}
-	/* Replies to our own commands must come within the same bound. */
-	if (redisSetTimeout(c, tv) != REDIS_OK ||
-	    fcntl(c->fd, F_SETFD, FD_CLOEXEC) == -1) {
-		snprintf(err, errlen, "socket options: %s", strerror(errno));
-		redisFree(c);
-		return NULL;
-	}
-	return c;
-}
-
-void
-redis_addr_name(const struct redis_addr *a, char *buf, size_t len)
-{
-	if (strchr(a->host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%d", a->host, a->port);
-	else
-		snprintf(buf, len, "%s:%d", a->host, a->port);
 }
 
 static int

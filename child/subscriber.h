@@ -8,9 +8,7 @@
 
 #include <stddef.h>
 
-#include <hiredis/hiredis.h>
-
-#include "child.h"
+#include "settings.h"
 
 struct sub;
 
@@ -52,16 +50,5 @@ int	sub_read(struct sub *);
 int	sub_next(struct sub *, const char **payload, size_t *len);
 /* UNSUBSCRIBE from channel unless NULL (without waiting), and close. */
 void	sub_close(struct sub *, const char *channel);
-
-/*
- * A blocking connection to (host, port), or to redis_socket when host is
- * NULL, with the command timeout and close-on-exec set; no AUTH.
- */
-redisContext *redis_dial(const struct child_conf *, const char *host,
-	    int port, char *err, size_t);
-
-/* sentinel.c: the master's address as the sentinels know it. */
-int	sentinel_master(const struct child_conf *, struct redis_addr *,
-	    char *err, size_t);
 
 #endif /* CHILD_SUBSCRIBER_H */

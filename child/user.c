@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "child.h"
+#include "user.h"
 
 int
 user_name_valid(const char *name, size_t len)

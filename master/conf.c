@@ -26,6 +26,7 @@
 #include <bsd/string.h>
 
 #include "../child/jwt.h"
+#include "../child/redis.h"
 #include "conf.h"
 #include "log.h"
 #include "tls.h"

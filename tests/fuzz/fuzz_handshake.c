@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../child/child.h"
+#include "../../child/user.h"
 #include "../../ws/ws.h"
 
 int

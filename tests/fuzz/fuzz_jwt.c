@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "../../child/jwt.h"
+#include "../../child/user.h"
 
 #define SECRET	"fuzz-secret-0123456789abcdef"
 

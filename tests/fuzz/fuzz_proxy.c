@@ -33,7 +33,7 @@
 
 #define CHECK(x)	do { if (!(x)) abort(); } while (0)
 
-#define PEER_SIZE	64	/* PEER_MAX in child/child.h */
+#define PEER_SIZE	64	/* PEER_MAX in child/settings.h */
 
 struct result {
 	int	r;		/* 1 header, 0 wants more, -1 bad */

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "../../child/child.h"
+#include "../../child/user.h"
 
 #define UNUSED	__attribute__((unused))
 

@@ -1,0 +1,84 @@
+/*
+ * settings.h -- what the master hands every child: the limits and struct
+ * child_conf.  Types only, so that any file of child/ may use them
+ * without depending on the code that serves a client.
+ */
+#ifndef CHILD_SETTINGS_H
+#define CHILD_SETTINGS_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+struct stats;
+
+#define USER_NAME_MAX		128
+#define CHANNEL_PREFIX_MAX	128
+#define REDIS_HOST_MAX		255
+#define REDIS_SOCKET_MAX	107	/* sun_path less its NUL */
+#define PEER_MAX		64	/* "[v6addr%scope]:port" */
+#define SECRET_MAX		4096
+#define ORIGIN_MAX		32
+#define NAME_MAX_LEN		255	/* audience, issuer, origin, user */
+#define REDIS_NODES_MAX		16	/* cluster seeds, sentinels */
+
+struct redis_addr {
+	char	host[REDIS_HOST_MAX + 1];
+	int	port;
+};
+
+struct child_conf {
+	char	redis_host[REDIS_HOST_MAX + 1];
+	int	redis_port;
+	char	redis_socket[REDIS_SOCKET_MAX + 1];	/* "" = use TCP */
+	/*
+	 * Redis Cluster: SSUBSCRIBE on the node that owns the channel's
+	 * slot, found through the seeds.  Sentinel: SUBSCRIBE on the master
+	 * the sentinels name.  Either replaces redis_host and redis_port.
+	 */
+	int	redis_cluster;
+	struct redis_addr redis_nodes[REDIS_NODES_MAX];
+	int	nredis_nodes;
+	struct redis_addr redis_sentinels[REDIS_NODES_MAX];
+	int	nredis_sentinels;
+	char	redis_master_name[NAME_MAX_LEN + 1];
+	char	channel_prefix[CHANNEL_PREFIX_MAX + 1];
+	size_t	max_message_size;
+	/* durations in milliseconds; 0 disables where noted */
+	int	handshake_timeout;
+	int	identify_timeout;
+	int	ping_interval;		/* 0: no server pings */
+	int	ping_timeout;
+	int	redis_connect_timeout;
+	int	redis_retry_timeout;	/* 0: no reconnecting */
+	char	redis_username[NAME_MAX_LEN + 1];	/* "" = default user */
+	char	redis_password[SECRET_MAX];		/* "" = no AUTH */
+
+	SSL_CTX	*tls_ctx;		/* for listeners marked tls */
+
+	/* JWT authentication: on when a secret or a public key is set. */
+	unsigned char	 jwt_secret[SECRET_MAX];	/* HS256 */
+	size_t		 jwt_secret_len;
+	EVP_PKEY	*jwt_public_key;		/* RS256, ES256 */
+	char		 jwt_audience[NAME_MAX_LEN + 1];	/* "" = any */
+	char		 jwt_issuer[NAME_MAX_LEN + 1];	/* "" = any */
+	int		 jwt_leeway;			/* seconds */
+	int		 jwt_expired_close;	/* close at exp, or keep */
+
+	/* Addresses that may GET /metrics; none listed = any. */
+	struct metrics_net {
+		int		family;
+		unsigned char	addr[16];
+		int		prefix;
+	}	metrics_allow[ORIGIN_MAX];
+	int	nmetrics_allow;
+
+	struct stats	*stats;		/* shared scoreboard, or NULL */
+
+	/* Browser origins allowed; none listed = any origin. */
+	char	allow_origin[ORIGIN_MAX][NAME_MAX_LEN + 1];
+	int	nallow_origin;
+};
+
+#endif /* CHILD_SETTINGS_H */
