@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,7 +38,11 @@
  * floods pings without reading cannot grow the buffer.
  */
 #define OUT_REPLY_LIMIT	(64 * 1024)
-#define SIGNALS_EVERY_MS 100	/* see signals_let_in() */
+/*
+ * A signal pending while a descriptor is ready stays pending (see
+ * signals_let_in()); let it in this often, not on every message.
+ */
+#define SIGNALS_EVERY_MS 100
 
 static int
 out_append(struct outbuf *o, const uint8_t *p, size_t n)
@@ -460,21 +463,6 @@ next_deadline(const struct client *c)
 			d = p;
 	}
 	return d;
-}
-
-/*
- * ppoll() runs the handler of a signal that arrives while it sleeps, but
- * one that is pending when a descriptor is ready stays pending: a client
- * that receives without pause would never see SIGTERM.  Open the mask
- * now and then (not on every message: that is two system calls more).
- */
-static void
-signals_let_in(const sigset_t *waitmask)
-{
-	sigset_t blocked;
-
-	if (sigprocmask(SIG_SETMASK, waitmask, &blocked) == 0)
-		(void)sigprocmask(SIG_SETMASK, &blocked, NULL);
 }
 
 int

@@ -44,3 +44,18 @@ signals_init(sigset_t *waitmask)
 	sigdelset(waitmask, SIGTERM);
 	sigdelset(waitmask, SIGINT);
 }
+
+/*
+ * ppoll() runs the handler of a signal that arrives while it sleeps, but
+ * one that is pending when a descriptor is ready stays pending, blocked
+ * again on return: a client that receives without pause would never see
+ * SIGTERM.  Opening the mask for a moment takes what is pending.
+ */
+void
+signals_let_in(const sigset_t *waitmask)
+{
+	sigset_t blocked;
+
+	if (sigprocmask(SIG_SETMASK, waitmask, &blocked) == 0)
+		(void)sigprocmask(SIG_SETMASK, &blocked, NULL);
+}

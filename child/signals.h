@@ -14,5 +14,7 @@ extern volatile sig_atomic_t child_stop;
  * mask to wait in (ppoll(2)), which lets them through.
  */
 void	signals_init(sigset_t *waitmask);
+/* Take the signals that are pending but blocked (see signals.c). */
+void	signals_let_in(const sigset_t *waitmask);
 
 #endif /* CHILD_SIGNALS_H */
