@@ -25,7 +25,8 @@ PYTHON  ?= /usr/bin/python3
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	   -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS = -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CPPFLAGS = -D_GNU_SOURCE -Ibuild/gen \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Bind every symbol at start, in the master: children then write no
 # relocations (fewer dirty pages, no resolver on their first calls).
@@ -38,12 +39,15 @@ CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
 	      child/io.c child/loop.c child/reconnect.c child/redis.c \
 	      child/resp.c child/cluster.c child/sentinel.c child/proxy.c \
 	      child/signals.c child/stats.c child/subscriber.c child/user.c \
-	      child/jwt.c
+	      child/jwt.c child/history.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
 	      master/proc.c master/reap.c master/spawn.c
 SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
-HDRS        = $(wildcard ws/*.h child/*.h master/*.h)
+# The history library (contrib/redis/wspubsub.lua) is compiled in, as a
+# C string generated from the file: wspubsub loads it into Redis itself.
+GEN_LUA     = build/gen/wspubsub_lua.h
+HDRS        = $(wildcard ws/*.h child/*.h master/*.h) $(GEN_LUA)
 
 OBJS      = $(SRCS:%.c=build/%.o)
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
@@ -72,6 +76,17 @@ wspubsub-asan: $(ASAN_OBJS)
 	$(CC) $(CFLAGS) $(SANITIZE) $(LDFLAGS) -o $@ $(ASAN_OBJS) $(LDLIBS)
 
 asan: wspubsub-asan
+
+$(GEN_LUA): contrib/redis/wspubsub.lua
+	@mkdir -p $(dir $@)
+	@echo "GEN $@"
+	@{ echo "/* Made from $< by the Makefile; do not edit. */"; \
+	  printf '#define WSPUBSUB_LUA_VERSION '; \
+	  sed -n 's/^local VERSION = \([0-9][0-9]*\)$$/\1/p' $<; \
+	  echo '#define WSPUBSUB_LUA \'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/	/\\t/g' \
+	      -e 's/^/"/' -e 's/$$/\\n" \\/' $<; \
+	  echo '""'; } > $@.tmp && mv $@.tmp $@
 
 build/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

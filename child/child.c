@@ -195,7 +195,7 @@ redis_open(struct client *c)
 		}
 	}
 	if (c->channel[0] == '\0' || sub_subscribe(&c->redis.sub, c->conf,
-	    c->channel, err, sizeof(err)) == 0)
+	    c->channel, &c->redis.from, err, sizeof(err)) == 0)
 		return 0;
 	log_warnx("%s: subscribing to %s failed: %s", c->peer, c->channel,
 	    err);
@@ -208,7 +208,7 @@ static int
 upgrade(struct client *c)
 {
 	static struct ws_request req;
-	char head[WS_HEAD_MAX];
+	char head[WS_HEAD_MAX], since[HISTORY_ID_MAX + 1];
 	size_t len, hlen;
 	int r, status;
 
@@ -239,6 +239,17 @@ upgrade(struct client *c)
 	r = ws_query_get(req.query, "user", c->user, sizeof(c->user));
 	if (r == -2 || (r >= 0 && !user_name_valid(c->user, (size_t)r)))
 		return refuse(c, 400, "invalid user name");
+	c->v1 = ws_request_offers(&req, SUBPROTOCOL);
+	if ((r = ws_query_get(req.query, "since", since,
+	    sizeof(since))) != -1) {
+		if (!c->v1)
+			return refuse(c, 400, "since needs the " SUBPROTOCOL
+			    " subprotocol");
+		if (r < 0 || history_id_parse(since, (size_t)r,
+		    &c->redis.from) == -1)
+			return refuse(c, 400, "malformed since");
+		c->resume_pending = 1;
+	}
 	if ((status = auth_check(c->conf, &req, c->peer, c->user,
 	    sizeof(c->user), &c->token_deadline)) != 0)
 		return refuse(c, status, status == 403 ? "origin not allowed" :
@@ -249,7 +260,7 @@ upgrade(struct client *c)
 
 	if (redis_open(c) == -1)
 		return refuse(c, 503, "redis unavailable");
-	if (http_switch(&c->http, req.key) == -1) {
+	if (http_switch(&c->http, req.key, c->v1 ? SUBPROTOCOL : NULL) == -1) {
 		log_info("%s: could not send 101", c->peer);
 		return -1;
 	}

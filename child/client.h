@@ -17,6 +17,8 @@
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
+/* Messages with a header: ids, resume status (README, "Client protocol"). */
+#define SUBPROTOCOL		"wspubsub.v1"
 
 struct outbuf {
 	uint8_t		*data;
@@ -45,6 +47,8 @@ struct client {
 	uint8_t			 in[CLIENT_READ_SIZE];
 	size_t			 in_len;	/* bytes that followed the head */
 	sigset_t		 waitmask;	/* signal mask while polling */
+	int			 v1;		/* subprotocol wspubsub.v1 */
+	int			 resume_pending; /* since given, not answered */
 
 	int64_t			 started;	/* monotonic ms */
 	int64_t			 deadline;	/* identify or linger, 0 = none */

@@ -13,7 +13,7 @@
 #include "cluster.h"
 
 #define RANGES_MAX	512
-#define NODES_MAX	1024	/* Redis Cluster's own suggested limit */
+#define NODES_MAX	CLUSTER_NODES_MAX
 
 /* CRC16-CCITT (XModem), the polynomial Redis Cluster uses, bit by bit. */
 static unsigned int

@@ -16,6 +16,7 @@
 #include "settings.h"
 
 #define CLUSTER_SLOTS	16384
+#define CLUSTER_NODES_MAX 1024	/* Redis Cluster's own suggested limit */
 
 /* The slot of a key or shard channel, hash tags honoured. */
 unsigned int	cluster_slot(const char *key, size_t len);

@@ -160,7 +160,7 @@ http_respond(const struct http *h, int status, const char *body)
 }
 
 int
-http_switch(const struct http *h, const char *key)
+http_switch(const struct http *h, const char *key, const char *protocol)
 {
 	char accept[WS_ACCEPT_LEN + 1], buf[256];
 	int n;
@@ -169,7 +169,9 @@ http_switch(const struct http *h, const char *key)
 		return -1;
 	n = snprintf(buf, sizeof(buf), "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+	    "Sec-WebSocket-Accept: %s\r\n%s%s%s\r\n", accept,
+	    protocol ? "Sec-WebSocket-Protocol: " : "", protocol ? protocol : "",
+	    protocol ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	return write_all(h, buf, (size_t)n);

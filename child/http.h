@@ -32,7 +32,11 @@ int	http_read_head(const struct http *, char *buf, size_t *len,
 int	http_respond(const struct http *, int status, const char *body);
 int	http_send(const struct http *, int status, const char *type,
 	    const char *body, size_t len);
-/* 101 Switching Protocols, answering the Sec-WebSocket-Key key. */
-int	http_switch(const struct http *, const char *key);
+/*
+ * 101 Switching Protocols, answering the Sec-WebSocket-Key key, with the
+ * subprotocol chosen (or NULL).
+ */
+int	http_switch(const struct http *, const char *key,
+	    const char *protocol);
 
 #endif /* CHILD_HTTP_H */

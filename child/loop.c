@@ -97,31 +97,44 @@ out_flush(struct client *c)
 	return 0;
 }
 
-/* One frame: written at once if nothing is queued, the rest queued. */
+/*
+ * One frame whose payload is head then data (the wspubsub.v1 header and
+ * the message): written at once if nothing is queued, the rest queued.
+ */
 static int
-send_frame(struct client *c, int opcode, const void *data, size_t len)
+send_parts(struct client *c, int opcode, const void *head, size_t headlen,
+    const void *data, size_t len)
 {
 	uint8_t hdr[WS_FRAME_HEADER_MAX];
-	size_t hlen = ws_frame_header(hdr, opcode, 1, len), sent = 0;
-	struct iovec iov[2] = {
+	size_t hlen = ws_frame_header(hdr, opcode, 1, headlen + len), sent = 0;
+	struct iovec iov[3] = {
 		{ .iov_base = hdr, .iov_len = hlen },
+		{ .iov_base = (void *)head, .iov_len = headlen },
 		{ .iov_base = (void *)data, .iov_len = len },
 	};
+	size_t i;
 	ssize_t n;
 
 	if (!out_pending(c)) {
-		n = io_writev(&c->io, iov, 2);
+		n = io_writev(&c->io, iov, 3);
 		if (n == -1 && errno != EAGAIN)
 			return -1;
 		sent = n > 0 ? (size_t)n : 0;
 	}
-	if (sent < hlen && out_append(&c->out, hdr + sent, hlen - sent) == -1)
-		return -1;
-	sent = sent > hlen ? sent - hlen : 0;
-	if (sent < len &&
-	    out_append(&c->out, (const uint8_t *)data + sent, len - sent) == -1)
-		return -1;
+	for (i = 0; i < 3; i++) {
+		if (sent < iov[i].iov_len && out_append(&c->out,
+		    (const uint8_t *)iov[i].iov_base + sent,
+		    iov[i].iov_len - sent) == -1)
+			return -1;
+		sent = sent > iov[i].iov_len ? sent - iov[i].iov_len : 0;
+	}
 	return 0;
+}
+
+static int
+send_frame(struct client *c, int opcode, const void *data, size_t len)
+{
+	return send_parts(c, opcode, NULL, 0, data, len);
 }
 
 static void
@@ -198,15 +211,54 @@ lost(struct client *c, int64_t now)
 	    c->backlog_last, now));
 }
 
+/*
+ * Subscribed (again): tell a wspubsub.v1 client how its resume went, or
+ * that the replay after a Redis reconnect left a hole.
+ */
+static void
+resumed(struct client *c)
+{
+	static const char recovered[] = "event: recovered\n\n";
+	static const char gap[] = "event: gap\n\n";
+	int r = sub_resume(c->redis.sub), is_gap;
+
+	stats_replayed(sub_replay_size(c->redis.sub));
+	if (c->resume_pending) {
+		/* No history to go by: the client cannot know it is whole. */
+		is_gap = r != HISTORY_RECOVERED;
+		c->resume_pending = 0;
+		stats_resume(is_gap);
+	} else if (r == HISTORY_GAP) {
+		is_gap = 1;
+		stats_resume(1);
+	} else
+		return;
+	if (c->v1 && send_frame(c, WS_OP_TEXT, is_gap ? gap : recovered,
+	    (is_gap ? sizeof(gap) : sizeof(recovered)) - 1) == -1)
+		fail(c, WS_CLOSE_ABNORMAL, "write error", "server");
+}
+
 static void
 identify(struct client *c, const struct ws_event *ev)
 {
-	char err[256];
+	char err[256], since[HISTORY_ID_MAX + 1];
+	int n;
 
 	if (user_identify_parse((const char *)ev->data, ev->len, c->user,
 	    sizeof(c->user)) == -1) {
 		client_close(c, WS_CLOSE_POLICY, "identify required", "server");
 		return;
+	}
+	if ((n = user_identify_since((const char *)ev->data, ev->len, since,
+	    sizeof(since))) != -1) {
+		if (n < 0 || !c->v1 || history_id_parse(since, (size_t)n,
+		    &c->redis.from) == -1) {
+			client_close(c, WS_CLOSE_POLICY, !c->v1 ?
+			    "since needs the wspubsub.v1 subprotocol" :
+			    "malformed since", "server");
+			return;
+		}
+		c->resume_pending = 1;
 	}
 	if (user_channel(c->conf->channel_prefix, c->user, c->channel,
 	    sizeof(c->channel)) == -1) {
@@ -218,11 +270,13 @@ identify(struct client *c, const struct ws_event *ev)
 	setproctitle("%s %s", c->user, c->peer);
 	stats_state(SLOT_OPEN, c->user, NULL);
 	log_info("%s: identified as %s", c->peer, c->user);
-	if (sub_subscribe(&c->redis.sub, c->conf, c->channel, err,
-	    sizeof(err)) == -1) {
+	if (sub_subscribe(&c->redis.sub, c->conf, c->channel, &c->redis.from,
+	    err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", c->peer, err);
 		lost(c, now_ms());	/* retried like a restart */
+		return;
 	}
+	resumed(c);
 }
 
 static void
@@ -324,12 +378,14 @@ client_read(struct client *c)
 
 /* A frame into the output buffer, to go out with others in one write. */
 static int
-queue_frame(struct client *c, int opcode, const void *data, size_t len)
+queue_parts(struct client *c, int opcode, const void *head, size_t headlen,
+    const void *data, size_t len)
 {
 	uint8_t hdr[WS_FRAME_HEADER_MAX];
-	size_t hlen = ws_frame_header(hdr, opcode, 1, len);
+	size_t hlen = ws_frame_header(hdr, opcode, 1, headlen + len);
 
 	if (out_append(&c->out, hdr, hlen) == -1 ||
+	    (headlen > 0 && out_append(&c->out, head, headlen) == -1) ||
 	    out_append(&c->out, data, len) == -1)
 		return -1;
 	return 0;
@@ -344,17 +400,22 @@ queue_frame(struct client *c, int opcode, const void *data, size_t len)
 static void
 deliver(struct client *c)
 {
-	const char *payload;
-	size_t len;
-	int r, op, taken, dropped = 0;
+	char head[HISTORY_ID_MAX + 8];
+	const char *payload, *id;
+	size_t len, hlen;
+	int r, op, taken, dropped = 0, hole = 0;
 
 	while (c->state == CS_OPEN && !out_pending(c)) {
 		for (taken = 0; c->out.len < BATCH_MAX; taken++) {
-			if ((r = sub_next(c->redis.sub, &payload, &len)) ==
-			    SUB_NONE)
+			if ((r = sub_next(c->redis.sub, &payload, &len,
+			    &id)) == SUB_NONE)
 				break;
 			if (r == SUB_DROPPED) {
 				dropped = 1;
+				break;
+			}
+			if (r == SUB_HOLE) {
+				hole = 1;
 				break;
 			}
 			if (r == SUB_ERROR) {
@@ -365,12 +426,21 @@ deliver(struct client *c)
 				    "redis error", "server");
 				return;
 			}
+			/* wspubsub.v1: "id: ID" or nothing, a blank line. */
+			hlen = 0;
+			if (c->v1 && id != NULL)
+				hlen = (size_t)snprintf(head, sizeof(head),
+				    "id: %s\n\n", id);
+			else if (c->v1)
+				hlen = (size_t)snprintf(head, sizeof(head),
+				    "\n");
 			op = ws_utf8_valid((const uint8_t *)payload, len) ?
 			    WS_OP_TEXT : WS_OP_BINARY;
-			if (len <= COPY_MAX)
-				r = queue_frame(c, op, payload, len);
+			if (hlen + len <= COPY_MAX)
+				r = queue_parts(c, op, head, hlen, payload,
+				    len);
 			else if ((r = out_flush(c)) == 0)
-				r = send_frame(c, op, payload, len);
+				r = send_parts(c, op, head, hlen, payload, len);
 			if (r == -1) {
 				fail(c, WS_CLOSE_ABNORMAL, "write error",
 				    "server");
@@ -390,6 +460,10 @@ deliver(struct client *c)
 		if (dropped) {
 			redis_dropped(&c->redis, c->peer, c->channel,
 			    now_ms());
+			return;
+		}
+		if (hole) {
+			redis_hole(&c->redis, c->peer, now_ms());
 			return;
 		}
 		if (taken == 0)
@@ -421,6 +495,8 @@ timers(struct client *c, int64_t now)
 		    c->channel, now));
 		if (c->state != CS_OPEN)
 			return;
+		if (c->redis.sub != NULL)
+			resumed(c);
 	}
 	if (conf->ping_interval <= 0 || c->state == CS_CLOSING)
 		return;
@@ -474,6 +550,8 @@ client_loop(struct client *c)
 	int n;
 
 	c->ping_due = now_ms() + c->conf->ping_interval;
+	if (c->state == CS_OPEN && c->redis.sub != NULL)
+		resumed(c);	/* subscribed before the 101 */
 	if (c->in_len > 0)
 		client_input(c, c->in, c->in_len);
 

@@ -45,6 +45,8 @@ redis_lost(struct subscription *s, const struct child_conf *conf,
 	log_warnx("%s: redis connection%s%s lost: %s", peer,
 	    s->sub ? " to " : "", s->sub ? sub_node(s->sub) : "", why);
 	stats_redis(0);
+	if (s->sub != NULL)
+		s->from = *sub_last(s->sub);
 	sub_close(s->sub, NULL);
 	s->sub = NULL;
 	if (conf->redis_retry_timeout <= 0)
@@ -61,6 +63,24 @@ redis_dropped(struct subscription *s, const char *peer, const char *channel,
 {
 	log_info("%s: %s unsubscribed %s (slot moved?); resubscribing",
 	    peer, sub_node(s->sub), channel);
+	s->from = *sub_last(s->sub);
+	sub_close(s->sub, NULL);
+	s->sub = NULL;
+	s->lost_at = now;
+	s->retry_at = now;
+	s->backoff = RETRY_FIRST_MS;
+}
+
+void
+redis_hole(struct subscription *s, const char *peer, int64_t now)
+{
+	char id[HISTORY_ID_MAX + 1] = "none";
+
+	s->from = *sub_last(s->sub);
+	if (s->from.set)
+		(void)history_id_format(&s->from, id, sizeof(id));
+	log_info("%s: a message with an id is missing after %s; "
+	    "resubscribing to replay it", peer, id);
 	sub_close(s->sub, NULL);
 	s->sub = NULL;
 	s->lost_at = now;
@@ -74,7 +94,8 @@ redis_retry(struct subscription *s, const struct child_conf *conf,
 {
 	char err[256];
 
-	if (sub_subscribe(&s->sub, conf, channel, err, sizeof(err)) == 0) {
+	if (sub_subscribe(&s->sub, conf, channel, &s->from, err,
+	    sizeof(err)) == 0) {
 		log_info("%s: resubscribed to %s on %s after %lld ms", peer,
 		    channel, sub_node(s->sub),
 		    (long long)(now_ms() - s->lost_at));

@@ -10,12 +10,18 @@
 
 #include <stdint.h>
 
+#include "history.h"
 #include "settings.h"
 
 struct sub;
 
 struct subscription {
 	struct sub	*sub;		/* NULL while reconnecting */
+	/*
+	 * Where the next subscription resumes: the client's since at
+	 * first, then the newest id handed out before a loss.
+	 */
+	struct history_id from;
 	int64_t		 lost_at;	/* 0 while connected */
 	int64_t		 retry_at;
 	int		 backoff;	/* ms */
@@ -39,6 +45,12 @@ enum resub	redis_lost(struct subscription *s, const struct child_conf *,
 /* The server ended the subscription (the slot moved): resubscribe now. */
 void		redis_dropped(struct subscription *s, const char *peer,
 		    const char *channel, int64_t now);
+/*
+ * A message with an id showed that one before it is missing: subscribe
+ * again at once, replaying from the newest handed out.
+ */
+void		redis_hole(struct subscription *s, const char *peer,
+		    int64_t now);
 /* One attempt to reconnect and resubscribe, once retry_at has come. */
 enum resub	redis_retry(struct subscription *s, const struct child_conf *,
 		    const char *peer, const char *channel, int64_t now);

@@ -157,3 +157,14 @@ resp_is(const struct resp_elem *e, const char *s)
 
 	return e->type == '$' && e->len == n && memcmp(e->str, s, n) == 0;
 }
+
+ssize_t
+resp_array_header(const char *buf, size_t len, long long *count)
+{
+	const char *p = buf;
+	int rc;
+
+	if ((rc = header(&p, buf + len, '*', count)) != 1)
+		return rc;
+	return p - buf;
+}

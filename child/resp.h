@@ -50,6 +50,13 @@ ssize_t	resp_parse(const char *buf, size_t len, struct resp_reply *,
 ssize_t	resp_bulk(const char *buf, size_t len, struct resp_elem *,
 	    size_t *need);
 
+/*
+ * The header of an array ("*3\r\n") at the start of buf: its length with
+ * *count set (-1 for a null array), 0 when incomplete, -1 when it is not
+ * one.  For replies longer than resp_parse takes, read element by element.
+ */
+ssize_t	resp_array_header(const char *buf, size_t len, long long *count);
+
 /* 1 when e is a bulk string equal to s. */
 int	resp_is(const struct resp_elem *e, const char *s);
 

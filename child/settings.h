@@ -44,6 +44,13 @@ struct child_conf {
 	int	nredis_sentinels;
 	char	redis_master_name[NAME_MAX_LEN + 1];
 	char	channel_prefix[CHANNEL_PREFIX_MAX + 1];
+	/*
+	 * History (contrib/redis/wspubsub.lua): ids for the wspubsub.v1
+	 * subprotocol, resuming with since, and replay after a Redis
+	 * reconnect.  history_replay_max bounds one replay.
+	 */
+	int	history;
+	int	history_replay_max;
 	size_t	max_message_size;
 	/* durations in milliseconds; 0 disables where noted */
 	int	handshake_timeout;

@@ -76,6 +76,24 @@ stats_redis(int reconnected)
 }
 
 void
+stats_resume(int gap)
+{
+	if (sb == NULL)
+		return;
+	if (gap)
+		ADD(sb->history_gaps, 1);
+	else
+		ADD(sb->history_recovered, 1);
+}
+
+void
+stats_replayed(size_t n)
+{
+	if (sb != NULL && n > 0)
+		ADD(sb->history_replayed, n);
+}
+
+void
 stats_close(unsigned int code)
 {
 	if (me == NULL)
@@ -200,6 +218,19 @@ stats_render(char *buf, size_t len)
 	    "Successful resubscriptions after a lost Redis connection.");
 	put(&o, "wspubsub_redis_reconnects_total %llu\n",
 	    (unsigned long long)GET(sb->redis_reconnects));
+	metric(&o, "history_recoveries_total", "counter",
+	    "Resumes with since that found every missed message in history.");
+	put(&o, "wspubsub_history_recoveries_total %llu\n",
+	    (unsigned long long)GET(sb->history_recovered));
+	metric(&o, "history_gaps_total", "counter",
+	    "Resumes, and replays after a Redis reconnect, that found "
+	    "messages missing (event: gap).");
+	put(&o, "wspubsub_history_gaps_total %llu\n",
+	    (unsigned long long)GET(sb->history_gaps));
+	metric(&o, "history_replayed_total", "counter",
+	    "Messages sent again from history.");
+	put(&o, "wspubsub_history_replayed_total %llu\n",
+	    (unsigned long long)GET(sb->history_replayed));
 	metric(&o, "close_codes_total", "counter",
 	    "Finished connections by close code (1006: no close frame).");
 	for (i = 0; i < STATS_CODES; i++)

@@ -41,6 +41,7 @@ struct stats {
 	uint64_t	fail[FAIL_MAX];
 	uint64_t	msgs_in, bytes_in, msgs_out, bytes_out;	/* finished */
 	uint64_t	redis_errors, redis_reconnects;
+	uint64_t	history_recovered, history_gaps, history_replayed;
 	uint64_t	close_codes[STATS_CODES + 1];
 	struct stats_slot slot[];
 };
@@ -52,6 +53,10 @@ void	stats_fail(enum stats_fail);
 void	stats_io(uint64_t msgs_in, uint64_t bytes_in, uint64_t msgs_out,
 	    uint64_t bytes_out);
 void	stats_redis(int reconnected);
+/* A resume (or a replay after a reconnect) was whole, or had a gap. */
+void	stats_resume(int gap);
+/* Messages replayed from history. */
+void	stats_replayed(size_t n);
 /* The connection is over: fold its counters into the totals. */
 void	stats_close(unsigned int code);
 /* Prometheus text format; returns its length, or -1 if buf is short. */

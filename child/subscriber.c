@@ -9,6 +9,14 @@
  * pushes, which resp.c parses in place, so a message goes from the read
  * buffer to the client with no copy and no allocation.
  *
+ * With history on, the child also subscribes to the channel's history
+ * channel (history.h), and asks wspubsub_since where the client resumes
+ * in the same write as SUBSCRIBE: Redis runs the two back to back, so
+ * the replay and the live messages meet without a hole.  Messages with
+ * ids are then handed out in order, once: the replay first, a live one
+ * already replayed is skipped, and one that shows a hole behind it
+ * (SUB_HOLE) asks the caller to subscribe again from the last id.
+ *
  * The connection is blocking, but the loop reads from it only after
  * poll(2) reported it readable, so a read never waits.
  */
@@ -22,8 +30,10 @@
 #include <bsd/string.h>
 #include <hiredis/hiredis.h>
 
+#include "../master/log.h"
 #include "clock.h"
 #include "cluster.h"
+#include "history.h"
 #include "redis.h"
 #include "resp.h"
 #include "sentinel.h"
@@ -45,7 +55,21 @@ struct sub {
 	/* How every message on our channel starts, up to the payload. */
 	char			 prefix[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 40];
 	size_t			 prefix_len;
+	/* The same for the history channel; hname is that channel. */
+	char			 hname[HISTORY_NAME_MAX];
+	char			 hprefix[HISTORY_NAME_MAX + 40];
+	size_t			 hprefix_len;
+	int			 resume;	/* enum history_status, or -1 */
+	char			*since_buf;	/* wspubsub_since's reply */
+	struct history_reply	 since;
+	size_t			 replayed;	/* entries handed out */
+	struct history_id	 last;		/* newest handed out */
+	char			 last_str[HISTORY_ID_MAX + 1];
+	char			 since_err[128];	/* its error reply */
 };
+
+/* Set when this process found history unusable (see history_failed). */
+static int	history_off;
 
 /*
  * A child reads one subscription at a time, so they share this buffer;
@@ -214,33 +238,51 @@ sub_connect(const struct child_conf *conf, char *err, size_t errlen)
 	return sub_dial(conf, &a, err, errlen);
 }
 
-/* Write a command whole; the socket has the send timeout set. */
+/* Write bytes whole; the socket has the send timeout set. */
 static int
-command(struct sub *s, int argc, const char **argv)
+send_all(struct sub *s, const char *p, size_t len)
 {
-	char *cmd;
-	int len;
 	ssize_t n;
 	size_t off = 0;
 
-	if ((len = redisFormatCommandArgv(&cmd, argc, argv, NULL)) < 0) {
-		snprintf(s->err, sizeof(s->err), "out of memory");
-		return -1;
-	}
-	while (off < (size_t)len) {
-		n = send(s->ctx->fd, cmd + off, (size_t)len - off,
-		    MSG_NOSIGNAL);
+	while (off < len) {
+		n = send(s->ctx->fd, p + off, len - off, MSG_NOSIGNAL);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			snprintf(s->err, sizeof(s->err), "write: %s",
 			    strerror(errno));
-			free(cmd);
 			return -1;
 		}
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+/*
+ * Append a command to *buf (*len bytes so far); NULL argv entries end
+ * it early.  0, or -1 out of memory.
+ */
+static int
+append_command(struct sub *s, char **buf, size_t *len, int argc,
+    const char **argv)
+{
+	char *cmd, *nb;
+	int n;
+
+	while (argc > 0 && argv[argc - 1] == NULL)
+		argc--;
+	if ((n = redisFormatCommandArgv(&cmd, argc, argv, NULL)) < 0 ||
+	    (nb = realloc(*buf, *len + (size_t)n)) == NULL) {
+		if (n >= 0)
+			free(cmd);
+		snprintf(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	memcpy(nb + *len, cmd, (size_t)n);
 	free(cmd);
+	*buf = nb;
+	*len += (size_t)n;
 	return 0;
 }
 
@@ -346,29 +388,141 @@ await_reply(struct sub *s, const struct child_conf *conf,
 	}
 }
 
-/* Subscribed: remember what the channel's messages look like. */
-static void
-subscribed(struct sub *s, int sharded, const char *channel)
+/* How a message on channel starts, up to its payload; 0 if too long. */
+static size_t
+message_prefix(char *out, size_t size, int sharded, const char *channel)
 {
 	int n;
 
-	s->sharded = sharded;
-	n = snprintf(s->prefix, sizeof(s->prefix), "*3\r\n$%d\r\n%s\r\n"
-	    "$%zu\r\n%s\r\n", sharded ? 8 : 7, sharded ? "smessage" :
-	    "message", strlen(channel), channel);
-	s->prefix_len = n > 0 && (size_t)n < sizeof(s->prefix) ? (size_t)n : 0;
+	n = snprintf(out, size, "*3\r\n$%d\r\n%s\r\n$%zu\r\n%s\r\n",
+	    sharded ? 8 : 7, sharded ? "smessage" : "message",
+	    strlen(channel), channel);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
-/* Send one command and wait for its reply, or for a push confirming it. */
-static int
-roundtrip(struct sub *s, const struct child_conf *conf, const char *cmd,
-    const char *arg, struct resp_reply *r)
+/* Subscribed: remember what the channels' messages look like. */
+static void
+subscribed(struct sub *s, int sharded, const char *channel)
 {
-	const char *argv[2] = { cmd, arg };
+	s->sharded = sharded;
+	s->prefix_len = message_prefix(s->prefix, sizeof(s->prefix), sharded,
+	    channel);
+	s->hprefix_len = s->hname[0] == '\0' ? 0 : message_prefix(s->hprefix,
+	    sizeof(s->hprefix), sharded, s->hname);
+}
 
-	if (command(s, arg ? 2 : 1, argv) == -1)
+/*
+ * Write [ASKING] FCALL_RO wspubsub_since, then [ASKING] (S)SUBSCRIBE to
+ * the channel and its history channel, in one write; without history
+ * just the subscription.
+ */
+static int
+send_subscribe(struct sub *s, const struct child_conf *conf,
+    const char *subscribe, const char *channel, int asking)
+{
+	const char *ask[1] = { "ASKING" };
+	const char *fcall[6] = { "FCALL_RO", "wspubsub_since", "1", channel,
+	    s->last_str, NULL };
+	const char *sub[3] = { subscribe, channel, NULL };
+	char max[16], *buf = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	if (s->hname[0] != '\0') {
+		snprintf(max, sizeof(max), "%d", conf->history_replay_max);
+		fcall[5] = max;
+		sub[2] = s->hname;
+		if (asking)
+			rc |= append_command(s, &buf, &len, 1, ask);
+		rc |= append_command(s, &buf, &len, 6, fcall);
+	}
+	if (asking)
+		rc |= append_command(s, &buf, &len, 1, ask);
+	rc |= append_command(s, &buf, &len, 3, sub);
+	if (rc == 0)
+		rc = send_all(s, buf, len);
+	free(buf);
+	return rc;
+}
+
+/*
+ * Read wspubsub_since's reply, waiting at most redis_connect_timeout,
+ * and keep a copy for sub_next().  An error reply is kept in since_err
+ * (the subscription may still stand).  0, or -1 on a broken connection.
+ */
+static int
+read_since(struct sub *s, const struct child_conf *conf)
+{
+	int64_t deadline = now_ms() + conf->redis_connect_timeout, left;
+	struct pollfd pfd;
+	ssize_t n;
+
+	for (;;) {
+		n = history_reply_parse(s->buf + s->start, s->end - s->start,
+		    &s->since, &s->need);
+		if (n > 0)
+			break;
+		if (n < 0) {
+			snprintf(s->err, sizeof(s->err), "wspubsub_since: "
+			    "not its reply");
+			return -1;
+		}
+		if ((left = deadline - now_ms()) <= 0) {
+			snprintf(s->err, sizeof(s->err), "no reply within "
+			    "%d ms", conf->redis_connect_timeout);
+			return -1;
+		}
+		pfd.fd = s->ctx->fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+			snprintf(s->err, sizeof(s->err), "poll: %s",
+			    strerror(errno));
+			return -1;
+		}
+		if (pfd.revents && sub_read(s) == -1)
+			return -1;
+	}
+	if (s->since.error != NULL) {
+		snprintf(s->since_err, sizeof(s->since_err), "%.*s",
+		    (int)(s->since.error_len > 100 ? 100 :
+		    s->since.error_len), s->since.error);
+		s->start += (size_t)n;
+		return 0;
+	}
+	/* The entries point into the read buffer: move them to a copy. */
+	history_reply_free(&s->since);
+	if ((s->since_buf = malloc((size_t)n)) == NULL) {
+		snprintf(s->err, sizeof(s->err), "out of memory");
 		return -1;
-	return await_reply(s, conf, r);
+	}
+	memcpy(s->since_buf, s->buf + s->start, (size_t)n);
+	s->start += (size_t)n;
+	if (history_reply_parse(s->since_buf, (size_t)n, &s->since,
+	    &s->need) != n) {
+		snprintf(s->err, sizeof(s->err), "out of memory");
+		return -1;
+	}
+	s->need = 0;
+	s->resume = (int)s->since.status;
+	/* Live messages up to the newest are in the replay (or lost). */
+	if (s->since.newest.set)
+		s->last = s->since.newest;
+	return 0;
+}
+
+/* The reply to ASKING. */
+static int
+asked(struct sub *s, const struct child_conf *conf)
+{
+	struct resp_reply r;
+
+	if (await_reply(s, conf, &r) == -1)
+		return -1;
+	if (r.type != '+') {
+		snprintf(s->err, sizeof(s->err), "ASKING: unexpected reply");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -395,14 +549,58 @@ fail(struct sub **sp, char *err, size_t errlen)
 	return -1;
 }
 
+/* Before (re)sending a subscription on s: what to resume from. */
+static void
+prepare(struct sub *s, const char *hname, const struct history_id *from)
+{
+	strlcpy(s->hname, hname ? hname : "", sizeof(s->hname));
+	memset(&s->last, 0, sizeof(s->last));
+	s->last_str[0] = '\0';
+	if (from != NULL && from->set) {
+		s->last = *from;
+		(void)history_id_format(from, s->last_str,
+		    sizeof(s->last_str));
+	}
+	s->resume = -1;
+	s->since_err[0] = '\0';
+	history_reply_free(&s->since);
+	free(s->since_buf);
+	s->since_buf = NULL;
+	s->replayed = 0;
+}
+
+/*
+ * The rest of a (s)subscribe confirmation: the history channel's, when
+ * there is one.  The channel's own is r.
+ */
+static int
+confirmed(struct sub *s, const struct child_conf *conf, const char *kind,
+    const struct resp_reply *r, char *err, size_t errlen)
+{
+	struct resp_reply r2;
+
+	if (!(r->type == '*' && r->n >= 1 && resp_is(&r->e[0], kind)))
+		return -1;
+	if (s->hname[0] == '\0')
+		return 0;
+	if (await_reply(s, conf, &r2) == -1)
+		return -1;
+	if (r2.type == '*' && r2.n >= 1 && resp_is(&r2.e[0], kind))
+		return 0;
+	reply_error(err, errlen, kind, s, &r2);
+	return -1;
+}
+
 /*
  * SSUBSCRIBE on the node that owns the channel's slot, as the map says,
  * following -MOVED (the map was stale) and -ASK (the slot is being
- * migrated and the channel is served by the importing node).
+ * migrated and the channel is served by the importing node).  The
+ * history channel and stream share the slot.
  */
 static int
 subscribe_cluster(struct sub **sp, const struct child_conf *conf,
-    const char *channel, char *err, size_t errlen)
+    const char *channel, const char *hname, const struct history_id *from,
+    char *err, size_t errlen)
 {
 	unsigned int slot = cluster_slot(channel, strlen(channel)), rslot = 0;
 	const struct redis_addr *owner;
@@ -422,21 +620,20 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 			if ((*sp = sub_dial(conf, &want, err, errlen)) == NULL)
 				return -1;
 		}
-		if (asking) {
-			if (roundtrip(*sp, conf, "ASKING", NULL, &r) == -1)
-				return fail(sp, err, errlen);
-			if (r.type != '+') {
-				reply_error(err, errlen, "ASKING", *sp, &r);
-				return fail(sp, err, errlen);
-			}
-		}
-		if (roundtrip(*sp, conf, "SSUBSCRIBE", channel, &r) == -1)
+		prepare(*sp, hname, from);
+		if (send_subscribe(*sp, conf, "SSUBSCRIBE", channel,
+		    asking) == -1 ||
+		    (hname && asking && asked(*sp, conf) == -1) ||
+		    (hname && read_since(*sp, conf) == -1) ||
+		    (asking && asked(*sp, conf) == -1) ||
+		    await_reply(*sp, conf, &r) == -1)
 			return fail(sp, err, errlen);
-		if (r.type == '*' && r.n >= 1 &&
-		    resp_is(&r.e[0], "ssubscribe")) {
+		if (confirmed(*sp, conf, "ssubscribe", &r, err, errlen) == 0) {
 			subscribed(*sp, 1, channel);
 			return 0;
 		}
+		if (err[0] != '\0')
+			return fail(sp, err, errlen);
 		kind = r.type == '-' ? cluster_redirect(r.line, r.line_len,
 		    &rslot, &to) : 0;
 		if (kind == 0 || rslot != slot) {
@@ -456,25 +653,118 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 	return fail(sp, err, errlen);
 }
 
-int
-sub_subscribe(struct sub **sp, const struct child_conf *conf,
-    const char *channel, char *err, size_t errlen)
+static int
+subscribe(struct sub **sp, const struct child_conf *conf,
+    const char *channel, const char *hname, const struct history_id *from,
+    char *err, size_t errlen)
 {
 	struct resp_reply r;
 
 	err[0] = '\0';
 	if (conf->redis_cluster)
-		return subscribe_cluster(sp, conf, channel, err, errlen);
+		return subscribe_cluster(sp, conf, channel, hname, from, err,
+		    errlen);
 	if (*sp == NULL && (*sp = sub_connect(conf, err, errlen)) == NULL)
 		return -1;
-	if (roundtrip(*sp, conf, "SUBSCRIBE", channel, &r) == -1)
+	prepare(*sp, hname, from);
+	if (send_subscribe(*sp, conf, "SUBSCRIBE", channel, 0) == -1 ||
+	    (hname && read_since(*sp, conf) == -1) ||
+	    await_reply(*sp, conf, &r) == -1)
 		return fail(sp, err, errlen);
-	if (r.type == '*' && r.n >= 1 && resp_is(&r.e[0], "subscribe")) {
+	if (confirmed(*sp, conf, "subscribe", &r, err, errlen) == 0) {
 		subscribed(*sp, 0, channel);
 		return 0;
 	}
-	reply_error(err, errlen, "SUBSCRIBE", *sp, &r);
+	if (err[0] == '\0')
+		reply_error(err, errlen, "SUBSCRIBE", *sp, &r);
 	return fail(sp, err, errlen);
+}
+
+/*
+ * History is off in this process from now on: say why, once.  Messages
+ * with ids still arrive (the subscription stands), without replay.
+ */
+static void
+history_failed(const char *why)
+{
+	if (history_off)
+		return;
+	history_off = 1;
+	log_warnx("history unavailable: %s; to load the library by hand: "
+	    "redis-cli -x FUNCTION LOAD REPLACE < contrib/redis/wspubsub.lua",
+	    why);
+}
+
+int
+sub_subscribe(struct sub **sp, const struct child_conf *conf,
+    const char *channel, const struct history_id *from, char *err,
+    size_t errlen)
+{
+	char hname[HISTORY_NAME_MAX], why[256];
+	struct sub *loader;
+	int use, loaded;
+
+	use = conf->history && !history_off &&
+	    history_name(channel, hname, sizeof(hname)) == 0;
+	if (subscribe(sp, conf, channel, use ? hname : NULL, from, err,
+	    errlen) == -1)
+		return -1;
+	if (!use || (*sp)->since_err[0] == '\0')
+		return 0;
+	if (strncmp((*sp)->since_err, "ERR Function not found", 22) != 0) {
+		history_failed((*sp)->since_err);
+		return 0;
+	}
+	/*
+	 * Redis lost the library (a restart without its data): load it on
+	 * a connection of its own, then subscribe again for the replay.
+	 */
+	if ((loader = sub_connect(conf, why, sizeof(why))) == NULL ||
+	    sub_load_library(loader, &loaded, why, sizeof(why)) == -1) {
+		sub_close(loader, NULL);
+		history_failed(why);
+		return 0;
+	}
+	sub_close(loader, NULL);
+	sub_close(*sp, NULL);
+	*sp = NULL;
+	return subscribe(sp, conf, channel, hname, from, err, errlen);
+}
+
+int
+sub_load_library(struct sub *s, int *loaded, char *err, size_t errlen)
+{
+	redisReply *r;
+	int ok;
+
+	*loaded = 0;
+	r = redisCommand(s->ctx, "FCALL_RO wspubsub_version 0");
+	if (r == NULL) {
+		snprintf(err, errlen, "%s: %s", s->node, s->ctx->errstr);
+		return -1;
+	}
+	ok = r->type == REDIS_REPLY_INTEGER &&
+	    r->integer >= history_library_version;
+	freeReplyObject(r);
+	if (ok)
+		return 0;
+	r = redisCommand(s->ctx, "FUNCTION LOAD REPLACE %b", history_library,
+	    history_library_len);
+	if (r == NULL) {
+		snprintf(err, errlen, "%s: %s", s->node, s->ctx->errstr);
+		return -1;
+	}
+	ok = r->type == REDIS_REPLY_STRING && strcmp(r->str, "wspubsub") == 0;
+	if (!ok)
+		snprintf(err, errlen, "%s: FUNCTION LOAD: %.100s", s->node,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	freeReplyObject(r);
+	if (!ok)
+		return -1;
+	*loaded = 1;
+	log_info("%s: loaded the wspubsub library (version %d) into Redis",
+	    s->node, history_library_version);
+	return 0;
 }
 
 int
@@ -511,14 +801,91 @@ sub_node(const struct sub *s)
 }
 
 int
-sub_next(struct sub *s, const char **payload, size_t *len)
+sub_resume(const struct sub *s)
+{
+	return s->resume;
+}
+
+size_t
+sub_replay_size(const struct sub *s)
+{
+	return s->since.n;
+}
+
+const struct history_id *
+sub_last(const struct sub *s)
+{
+	return &s->last;
+}
+
+/* The next entry of the replay, if any is left. */
+static int
+next_replayed(struct sub *s, const char **payload, size_t *len,
+    const char **id)
+{
+	const struct history_entry *e;
+
+	if (s->replayed >= s->since.n) {
+		if (s->since_buf != NULL) {
+			history_reply_free(&s->since);
+			free(s->since_buf);
+			s->since_buf = NULL;
+			s->replayed = 0;
+		}
+		return SUB_NONE;
+	}
+	e = &s->since.e[s->replayed++];
+	*payload = e->payload;
+	*len = e->len;
+	(void)history_id_format(&e->id, s->last_str, sizeof(s->last_str));
+	*id = s->last_str;
+	return SUB_HISTORY;
+}
+
+/*
+ * A live message on the history channel: SUB_HISTORY when it is next in
+ * line, SUB_NONE when it was handed out already (replayed), SUB_HOLE when
+ * one before it is missing, SUB_ERROR when it is not one of ours.
+ */
+static int
+live_history(struct sub *s, const char *p, size_t plen,
+    const char **payload, size_t *len, const char **id)
+{
+	struct history_id m;
+
+	if (history_message(p, plen, &m, payload, len) == -1) {
+		snprintf(s->err, sizeof(s->err), "history channel: not a "
+		    "message with an id");
+		return SUB_ERROR;
+	}
+	if (s->last.set) {
+		switch (history_order(&s->last, &m)) {
+		case 1:
+			return SUB_NONE;
+		case -1:
+			return SUB_HOLE;
+		}
+	}
+	s->last = m;
+	(void)history_id_format(&m, s->last_str, sizeof(s->last_str));
+	*id = s->last_str;
+	return SUB_HISTORY;
+}
+
+int
+sub_next(struct sub *s, const char **payload, size_t *len, const char **id)
 {
 	struct resp_reply r;
 	struct resp_elem e;
 	const char *b;
 	size_t avail;
 	ssize_t n;
+	int k;
 
+	*id = NULL;
+	if (s->since_buf != NULL &&
+	    (k = next_replayed(s, payload, len, id)) != SUB_NONE)
+		return k;
 	for (;;) {
 		b = s->buf + s->start;
 		avail = s->end - s->start;
@@ -560,6 +927,14 @@ sub_next(struct sub *s, const char **payload, size_t *len)
 			continue;	/* a PING's pong, say */
 		if ((resp_is(&r.e[0], "message") ||
 		    resp_is(&r.e[0], "smessage")) && r.e[2].type == '$') {
+			if (s->hname[0] != '\0' &&
+			    resp_is(&r.e[1], s->hname)) {
+				k = live_history(s, r.e[2].str, r.e[2].len,
+				    payload, len, id);
+				if (k == SUB_NONE)
+					continue;	/* replayed already */
+				return k;
+			}
 			*payload = r.e[2].str;
 			*len = r.e[2].len;
 			return SUB_MESSAGE;
@@ -575,7 +950,7 @@ sub_next(struct sub *s, const char **payload, size_t *len)
 void
 sub_close(struct sub *s, const char *channel)
 {
-	const char *argv[2];
+	const char *argv[3];
 	char *cmd;
 	int len;
 
@@ -584,8 +959,10 @@ sub_close(struct sub *s, const char *channel)
 	/* Best effort, never waiting: Redis drops the rest at close anyway. */
 	argv[0] = s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE";
 	argv[1] = channel;
+	argv[2] = s->hname;
 	if (channel != NULL && channel[0] != '\0' && s->err[0] == '\0' &&
-	    (len = redisFormatCommandArgv(&cmd, 2, argv, NULL)) > 0) {
+	    (len = redisFormatCommandArgv(&cmd, s->hname[0] ? 3 : 2, argv,
+	    NULL)) > 0) {
 		(void)send(s->ctx->fd, cmd, (size_t)len,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		free(cmd);
@@ -593,5 +970,66 @@ sub_close(struct sub *s, const char *channel)
 	redisFree(s->ctx);
 	if (s->buf != shared_buf)
 		free(s->buf);
+	history_reply_free(&s->since);
+	free(s->since_buf);
 	free(s);
+}
+
+/* Load the library into one server; says what it did in the log. */
+static int
+install_one(struct sub *s)
+{
+	char err[256];
+	int loaded;
+
+	if (sub_load_library(s, &loaded, err, sizeof(err)) == -1) {
+		log_warnx("history: %s; history is off until the library is "
+		    "loaded: redis-cli -h HOST -p PORT -x FUNCTION LOAD "
+		    "REPLACE < contrib/redis/wspubsub.lua", err);
+		return -1;
+	}
+	if (!loaded)
+		log_info("history: %s has the wspubsub library (version %d "
+		    "or later)", s->node, history_library_version);
+	return 0;
+}
+
+int
+sub_install_library(const struct child_conf *conf)
+{
+	const struct redis_addr *owner, *done[CLUSTER_NODES_MAX];
+	char err[256];
+	struct sub *s;
+	unsigned int slot;
+	int i, ndone = 0, rc = 0;
+
+	if ((s = sub_connect(conf, err, sizeof(err))) == NULL) {
+		log_warnx("history: cannot load the library now: %s", err);
+		return -1;
+	}
+	if (!conf->redis_cluster) {
+		rc = install_one(s);
+		sub_close(s, NULL);
+		return rc;
+	}
+	sub_close(s, NULL);
+	/* Every master: the owners of the slots, each once. */
+	for (slot = 0; slot < CLUSTER_SLOTS; slot++) {
+		if ((owner = cluster_map_owner(slot)) == NULL)
+			continue;
+		for (i = 0; i < ndone && !addr_eq(done[i], owner); i++)
+			;
+		if (i < ndone || ndone == CLUSTER_NODES_MAX)
+			continue;
+		done[ndone++] = owner;
+		if ((s = sub_dial(conf, owner, err, sizeof(err))) == NULL) {
+			log_warnx("history: cannot load the library: %s", err);
+			rc = -1;
+			continue;
+		}
+		if (install_one(s) == -1)
+			rc = -1;
+		sub_close(s, NULL);
+	}
+	return rc;
 }

@@ -66,3 +66,28 @@ user_identify_parse(const char *json, size_t len, char *name,
 	json_decref(root);
 	return rc;
 }
+
+int
+user_identify_since(const char *json, size_t len, char *out, size_t outsize)
+{
+	json_error_t err;
+	json_t *root, *v;
+	size_t slen;
+	int rc = -1;
+
+	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err)) ==
+	    NULL)
+		return -2;
+	if (json_is_object(root) &&
+	    (v = json_object_get(root, "since")) != NULL) {
+		rc = -2;
+		if (json_is_string(v) && (slen = json_string_length(v)) <
+		    outsize && memchr(json_string_value(v), '\0', slen) ==
+		    NULL) {
+			memcpy(out, json_string_value(v), slen + 1);
+			rc = (int)slen;
+		}
+	}
+	json_decref(root);
+	return rc;
+}

@@ -17,5 +17,11 @@ int	user_channel(const char *prefix, const char *name, char *out,
 /* Parse {"user_name": "..."}; 0 with name copied, -1 otherwise. */
 int	user_identify_parse(const char *json, size_t len, char *name,
 	    size_t namesize);
+/*
+ * The "since" of an identify message: its length with the string copied,
+ * -1 when there is none, -2 when it is not a string or does not fit.
+ */
+int	user_identify_since(const char *json, size_t len, char *out,
+	    size_t outsize);
 
 #endif /* CHILD_USER_H */

@@ -25,8 +25,10 @@
 
 #include <bsd/string.h>
 
+#include "../child/history.h"
 #include "../child/jwt.h"
 #include "../child/redis.h"
+#include "../child/user.h"
 #include "conf.h"
 #include "log.h"
 #include "tls.h"
@@ -96,6 +98,9 @@ static const struct key keys[] = {
 	{ "redis_retry_timeout", K_DURATION, N(child.redis_retry_timeout),
 	    0, INT_MAX },
 	{ "channel_prefix", K_STRING, F(child.channel_prefix), 0, 0 },
+	{ "history", K_YESNO, N(child.history), 0, 0 },
+	{ "history_replay_max", K_INT, N(child.history_replay_max), 1,
+	    1000000 },
 	{ "max_connections", K_INT, N(max_connections), 1, 1000000 },
 	{ "max_connections_per_ip", K_INT, N(max_connections_per_ip),
 	    0, 1000000 },
@@ -379,6 +384,8 @@ conf_init(struct conf *c)
 	c->daemonize = UNSET;
 	c->inetd_tls = UNSET;
 	c->child.redis_cluster = UNSET;
+	c->child.history = UNSET;
+	c->child.history_replay_max = UNSET;
 }
 
 #define DEFAULT(field, value)	do {		\
@@ -418,6 +425,8 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->daemonize, 0);
 	DEFAULT(c->inetd_tls, 0);
 	DEFAULT(c->child.redis_cluster, 0);
+	DEFAULT(c->child.history, 1);
+	DEFAULT(c->child.history_replay_max, 1000);
 	if (c->log_target[0] == '\0')
 		strlcpy(c->log_target, "stderr", sizeof(c->log_target));
 }
@@ -678,6 +687,23 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 	}
 }
 
+/*
+ * A history stream and its channel share the user channel's hash slot;
+ * a '}' that closes no hash tag in channel_prefix leaves no such name.
+ */
+static void
+conf_check_history(struct parse *p, const struct child_conf *cc)
+{
+	char channel[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 1];
+	char name[sizeof(channel) + sizeof(HISTORY_SUFFIX) + 2];
+
+	if (cc->history && (user_channel(cc->channel_prefix, "u", channel,
+	    sizeof(channel)) == -1 || history_name(channel, name,
+	    sizeof(name)) == -1))
+		perr(p, "channel_prefix: with history yes, a '}' may only "
+		    "close a hash tag");
+}
+
 /* Plain Redis, a Redis Cluster or Sentinel: one of them, complete. */
 static void
 conf_check_redis(struct parse *p, const struct child_conf *cc)
@@ -729,6 +755,7 @@ conf_check(struct parse *p, struct conf *c)
 	    c->child.redis_password[0] == '\0')
 		perr(p, "redis_username is set but no redis_password");
 	conf_check_redis(p, &c->child);
+	conf_check_history(p, &c->child);
 	if (tls && stat(c->tls_key, &st) == 0 && (st.st_mode & S_IROTH))
 		log_warnx("%s: tls_key %s is readable by others", p->path,
 		    c->tls_key);
@@ -893,6 +920,8 @@ conf_print(const struct conf *c, FILE *f)
 	print_duration(f, "redis_connect_timeout", cc->redis_connect_timeout);
 	print_duration(f, "redis_retry_timeout", cc->redis_retry_timeout);
 	print_string(f, "channel_prefix", cc->channel_prefix);
+	fprintf(f, "history %s\n", cc->history ? "yes" : "no");
+	fprintf(f, "history_replay_max %d\n", cc->history_replay_max);
 	fprintf(f, "max_connections %d\n", c->max_connections);
 	fprintf(f, "max_connections_per_ip %d\n", c->max_connections_per_ip);
 	fprintf(f, "spare_children %d\n", c->spare_children);

@@ -380,6 +380,8 @@ reload(void)
 		log_error("%d listen address(es) could not be bound", failed);
 	proc_retire_spares();
 	spawn_throttled_until = 0;
+	if (conf.child.history)
+		(void)spawn_loader(&conf);
 	log_info("configuration reloaded");
 	systemd_notify("READY=1");
 }
@@ -513,6 +515,8 @@ master_ready(void)
 {
 	if (pidfh != NULL && pidfile_write(pidfh) == -1)
 		fatal("pidfile %s", conf.pidfile);
+	if (conf.child.history)
+		(void)spawn_loader(&conf);
 	systemd_notify("READY=1");
 	log_info("wspubsub %s started: redis %s, %d spare children, "
 	    "max %d connections", WSPUBSUB_VERSION,

@@ -39,6 +39,8 @@ void		 proc_close_chans(void);	/* in a new child */
 /* spawn.c: fork a spare; hand it a client. */
 struct proc	*spawn_spare(const struct conf *);
 int		 spawn_handoff(struct proc *, int fd, const char *peer, int how);
+/* Fork a process that loads the history library into Redis, and exits. */
+pid_t		 spawn_loader(const struct conf *);
 
 /* reap.c: collect exited children; returns how many spares died idle. */
 struct stats;

@@ -21,6 +21,7 @@
 #include <bsd/unistd.h>
 
 #include "../child/child.h"
+#include "../child/subscriber.h"
 #include "log.h"
 #include "proc.h"
 #include "scoreboard.h"
@@ -48,6 +49,48 @@ child_signals_reset(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * In a new child: its own log prefix and signals, and only stdio, chan
+ * (if not -1, at CHAN_FD) and a log file (at LOG_FD) left open.
+ */
+static void
+child_begin(const char *name, int chan)
+{
+	int logfd;
+
+	log_procinit(name);
+	/*
+	 * The syslog socket is about to be closed below; forget it, or a
+	 * later syslog() would write into whatever descriptor takes its
+	 * number (the client, or Redis).  Only a child that logs to syslog
+	 * calls syslog(); the others leave libc's state alone (closelog()
+	 * dirties a page of it).
+	 */
+	if (log_getfd() == -1)
+		closelog();
+	child_signals_reset();
+	/*
+	 * Keep stdio, the channel and a log file, each at a known place;
+	 * nothing else is ours.  The log file is moved out of the way
+	 * first, since it may sit where the channel goes.
+	 */
+	logfd = log_getfd();
+	if (logfd > STDERR_FILENO &&
+	    (logfd = fcntl(logfd, F_DUPFD, LOG_FD + 1)) == -1)
+		_exit(1);
+	if (chan != -1 && chan != CHAN_FD && dup2(chan, CHAN_FD) == -1)
+		_exit(1);
+	if (logfd > STDERR_FILENO) {
+		if (dup2(logfd, LOG_FD) == -1)
+			_exit(1);
+		log_setfd(LOG_FD);
+		closefrom(LOG_FD + 1);
+	} else
+		closefrom(CHAN_FD + 1);
+	if (chan == -1)
+		close(CHAN_FD);
 }
 
 /* Wait for a client on chan and serve it; never returns. */
@@ -100,7 +143,7 @@ struct proc *
 spawn_spare(const struct conf *conf)
 {
 	struct proc *p;
-	int pair[2], slot, logfd;
+	int pair[2], slot;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == -1) {
@@ -116,36 +159,8 @@ spawn_spare(const struct conf *conf)
 		close(pair[1]);
 		return NULL;
 	case 0:
-		log_procinit("child");
-		/*
-		 * The syslog socket is about to be closed below; forget it,
-		 * or a later syslog() would write into whatever descriptor
-		 * takes its number (the client, or Redis).  Only a child that
-		 * logs to syslog calls syslog(); the others leave libc's
-		 * state alone (closelog() dirties a page of it).
-		 */
-		if (log_getfd() == -1)
-			closelog();
-		child_signals_reset();
+		child_begin("child", pair[1]);
 		stats_attach(conf->child.stats, slot);
-		/*
-		 * Keep stdio, the channel and a log file, each at a known
-		 * place; nothing else is ours.  The log file is moved out of
-		 * the way first, since it may sit where the channel goes.
-		 */
-		logfd = log_getfd();
-		if (logfd > STDERR_FILENO &&
-		    (logfd = fcntl(logfd, F_DUPFD, LOG_FD + 1)) == -1)
-			_exit(1);
-		if (pair[1] != CHAN_FD && dup2(pair[1], CHAN_FD) == -1)
-			_exit(1);
-		if (logfd > STDERR_FILENO) {
-			if (dup2(logfd, LOG_FD) == -1)
-				_exit(1);
-			log_setfd(LOG_FD);
-			closefrom(LOG_FD + 1);
-		} else
-			closefrom(CHAN_FD + 1);
 		spare_main(conf, CHAN_FD);
 	}
 	close(pair[1]);
@@ -158,6 +173,28 @@ spawn_spare(const struct conf *conf)
 	p->slot = slot;
 	log_debug("spare %ld forked", (long)pid);
 	return p;
+}
+
+/*
+ * A short-lived process that makes sure Redis has the history library,
+ * at start and after SIGHUP, so that the master never waits on Redis.
+ * It is not in the table of children: reaping it is all there is.
+ */
+pid_t
+spawn_loader(const struct conf *conf)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		return -1;
+	}
+	if (pid == 0) {
+		child_begin("history", -1);
+		setproctitle("history loader");
+		_exit(sub_install_library(&conf->child) == 0 ? 0 : 1);
+	}
+	return pid;
 }
 
 int

@@ -146,6 +146,9 @@ ws_request_parse(struct ws_request *r, const char *head, size_t len)
 			set_unique(r, &r->origin, value);
 		else if (strcasecmp(name, "Authorization") == 0)
 			set_unique(r, &r->authorization, value);
+		else if (strcasecmp(name, "Sec-WebSocket-Protocol") == 0 &&
+		    r->nprotocol < WS_PROTOCOL_LINES)
+			r->protocol[r->nprotocol++] = value;
 	}
 	if (line == NULL)
 		return 400;	/* no blank line: head incomplete */
@@ -248,6 +251,17 @@ hexval(int c)
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
+}
+
+int
+ws_request_offers(const struct ws_request *r, const char *protocol)
+{
+	int i;
+
+	for (i = 0; i < r->nprotocol; i++)
+		if (ws_token_list_has(r->protocol[i], protocol))
+			return 1;
+	return 0;
 }
 
 int

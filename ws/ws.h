@@ -155,6 +155,7 @@ int	ws_parse(struct ws_parser *, uint8_t *buf, size_t len, size_t *used,
  * 0 or the status to answer with (400, 405, 426).
  */
 #define WS_HEAD_MAX	8192	/* larger heads get 431 */
+#define WS_PROTOCOL_LINES 8	/* Sec-WebSocket-Protocol lines looked at */
 
 struct ws_request {
 	char		 buf[WS_HEAD_MAX + 1];
@@ -173,6 +174,9 @@ struct ws_request {
 	const char	*version;
 	const char	*origin;
 	const char	*authorization;
+	/* Sec-WebSocket-Protocol lines (a list header: it may repeat). */
+	const char	*protocol[WS_PROTOCOL_LINES];
+	int		 nprotocol;
 	int		 duplicate;	/* a header that must be unique was repeated */
 	char		 pathbuf[WS_HEAD_MAX + 1];
 };
@@ -184,6 +188,8 @@ int	ws_request_is_upgrade(const struct ws_request *);
 int	ws_request_check(const struct ws_request *);
 /* Sec-WebSocket-Accept for key; out gets WS_ACCEPT_LEN chars and a NUL. */
 int	ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1]);
+/* 1 if the client offers subprotocol in Sec-WebSocket-Protocol. */
+int	ws_request_offers(const struct ws_request *, const char *protocol);
 /* 1 if s is a comma-separated token list containing token (any case). */
 int	ws_token_list_has(const char *s, const char *token);
 

@@ -17,7 +17,7 @@
 --   ("recovered" when every message published after <id> is still held,
 --   "gap" when some are not, "none" when <id> is empty), the newest id
 --   held ("" if none), then at most <max> (id, payload) pairs after <id>,
---   oldest first.
+--   oldest first.  <id> "0-0" means before any history: wspubsub saw none.
 --
 -- FCALL_RO wspubsub_version 0
 --   This library's version; wspubsub replaces an older one.
@@ -155,12 +155,25 @@ local function since(keys, args)
 	if not epoch then
 		return error('wspubsub: malformed id')
 	end
-	if newest_id == '' then
-		return {'gap', ''}	-- expired, lost or never written
-	end
-
 	local status, entries, reversed
-	if split_id(newest_id) ~= epoch then
+	if epoch == '0' then
+		-- "0-0" stands for the time before this history began (wspubsub
+		-- saw none): complete if its first message is still held.
+		if newest_id == '' then
+			return {'recovered', ''}
+		end
+		entries = redis.call('XRANGE', name, '-', '+', 'COUNT', max + 1)
+		status = select(2, split_id(entries[1][1])) == '0' and
+		    'recovered' or 'gap'
+		if #entries > max then
+			status = 'gap'
+			entries = redis.call('XREVRANGE', name, '+', '-',
+			    'COUNT', max)
+			reversed = true
+		end
+	elseif newest_id == '' then
+		return {'gap', ''}	-- expired, lost or never written
+	elseif split_id(newest_id) ~= epoch then
 		-- Another history than the one the client knew: all of it is
 		-- new to the client, and what came before may be lost.
 		status = 'gap'
