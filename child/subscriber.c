@@ -844,8 +844,9 @@ next_replayed(struct sub *s, const char **payload, size_t *len,
 
 /*
  * A live message on the history channel: SUB_HISTORY when it is next in
- * line, SUB_NONE when it was handed out already (replayed), SUB_HOLE when
- * one before it is missing, SUB_ERROR when it is not one of ours.
+ * line, SUB_NONE when it was handed out already (replayed) or is not one
+ * of the library's (someone's PUBLISH there: dropped, as it has no id),
+ * SUB_HOLE when one before it is missing.
  */
 static int
 live_history(struct sub *s, const char *p, size_t plen,
@@ -854,9 +855,8 @@ live_history(struct sub *s, const char *p, size_t plen,
 	struct history_id m;
 
 	if (history_message(p, plen, &m, payload, len) == -1) {
-		snprintf(s->err, sizeof(s->err), "history channel: not a "
-		    "message with an id");
-		return SUB_ERROR;
+		log_debug("%s: dropped a message without an id", s->hname);
+		return SUB_NONE;
 	}
 	if (s->last.set) {
 		switch (history_order(&s->last, &m)) {
@@ -932,7 +932,7 @@ sub_next(struct sub *s, const char **payload, size_t *len, const char **id)
 				k = live_history(s, r.e[2].str, r.e[2].len,
 				    payload, len, id);
 				if (k == SUB_NONE)
-					continue;	/* replayed already */
+					continue;	/* replayed, or not ours */
 				return k;
 			}
 			*payload = r.e[2].str;

@@ -3,12 +3,19 @@
 subprotocol wspubsub.v1 with ids, `since` and replay, against the real
 binary.  Loopback only; every wait is bounded.
 """
+import asyncio
 import binascii
+import json
 import os
 import re
+import threading
 import time
 
 import pytest
+import websockets
+
+from harness import (RedisServer, Wspubsub, assert_clean_log, client_connect,
+                     wait_for)
 
 LIBRARY = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
                        "redis", "wspubsub.lua")
@@ -140,3 +147,381 @@ def test_history_lies_in_the_channel_slot(redis_server):
         assert keyslot(ch) == keyslot(key), (ch, key)
     with pytest.raises(Exception, match="hash tag"):
         publish(r, "a}b", b"x")
+
+
+# --- wspubsub with history ---------------------------------------------------
+
+T = 5.0                 # bound on every single wait
+V1 = "wspubsub.v1"
+
+
+def arun(coro, timeout=60):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def connect(server, path, v1=True, **kw):
+    kw.setdefault("open_timeout", T)
+    kw.setdefault("close_timeout", T)
+    if v1:
+        kw["subprotocols"] = [V1]
+    return websockets.connect(server.url + path, **kw)
+
+
+async def recv(ws, timeout=T):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+def parse(msg):
+    """A wspubsub.v1 message: (headers dict, payload bytes)."""
+    if isinstance(msg, str):
+        msg = msg.encode()
+    head, sep, payload = msg.partition(b"\n\n") if not msg.startswith(
+        b"\n") else (b"", b"\n", msg[1:])
+    assert sep, msg
+    headers = dict(line.split(b": ", 1) for line in head.split(b"\n")
+                   if line)
+    return headers, payload
+
+
+def wait_library(r):
+    wait_for(lambda: any(dict(zip(lib[::2], lib[1::2])).get(
+        b"library_name") == b"wspubsub" for lib in r.function_list()),
+             T, what="the library loaded by wspubsub")
+
+
+def numsub(r, channel):
+    return r.pubsub_numsub(channel)[0][1]
+
+
+def test_library_loaded_at_start(server, redis_server):
+    r = redis_server.client()
+    wait_library(r)
+    wait_for(lambda: "loaded the wspubsub library (version 1)" in
+             server.log(), T, what="the log line")
+
+
+def test_subprotocol_ids_and_plain_payloads(server, redis_server):
+    r = redis_server.client()
+    wait_library(r)
+    # Plain PUBLISH payloads that look like headers, ids, or the very
+    # bytes the library sends on its own channel.
+    tricky = [b"id: 1\n\nx", b"\n", b"", b"event: gap\n\n",
+              b"1796545306176-0\nhello", b"\xff\x00binary"]
+
+    async def go():
+        async with connect(server, "/?user=Alice") as v1, \
+                connect(server, "/?user=alice", v1=False) as plain:
+            assert v1.subprotocol == V1
+            assert plain.subprotocol is None
+            wait_for(lambda: numsub(r, "alice") == 2, T, what="NUMSUB 2")
+            assert numsub(r, "{alice}#history") == 2
+            i = publish(r, "alice", "héllo")
+            for p in tricky:
+                assert r.publish("alice", p) == 2
+            j = publish(r, "alice", b"\xfe\xffbin")
+            m = await recv(v1)
+            assert isinstance(m, str)
+            assert parse(m) == ({b"id": i}, "héllo".encode())
+            assert await recv(plain) == "héllo"
+            for p in tricky:
+                m = await recv(v1)
+                want = b"\n" + p
+                assert (m if isinstance(m, bytes) else m.encode()) == want
+                m = await recv(plain)
+                assert (m if isinstance(m, bytes) else m.encode()) == p
+            m = await recv(v1)
+            assert isinstance(m, bytes)
+            assert parse(m) == ({b"id": j}, b"\xfe\xffbin")
+            assert await recv(plain) == b"\xfe\xffbin"
+    arun(go())
+    # Someone's PUBLISH on the history channel has no id: not delivered.
+    assert "dropped a message without an id" not in server.log()
+
+
+def test_recover_after_reconnect(server, redis_server):
+    r = redis_server.client()
+    wait_library(r)
+
+    async def go():
+        async with connect(server, "/?user=bob") as ws:
+            wait_for(lambda: numsub(r, "bob") == 1, T, what="bob")
+            first = publish(r, "bob", "one")
+            assert parse(await recv(ws))[0][b"id"] == first
+        missed = [publish(r, "bob", "m%d" % k) for k in range(3)]
+        async with connect(server, "/?user=bob&since=" +
+                           first.decode()) as ws:
+            assert await recv(ws) == "event: recovered\n\n"
+            for k, i in enumerate(missed):
+                assert parse(await recv(ws)) == ({b"id": i},
+                                                 b"m%d" % k)
+            live = publish(r, "bob", "live")
+            assert parse(await recv(ws)) == ({b"id": live}, b"live")
+        # Nothing missed: recovered, and nothing replayed.
+        async with connect(server, "/?user=bob&since=" +
+                           live.decode()) as ws:
+            assert await recv(ws) == "event: recovered\n\n"
+            again = publish(r, "bob", "again")
+            assert parse(await recv(ws)) == ({b"id": again}, b"again")
+    arun(go())
+    m = metrics(server)
+    assert m["wspubsub_history_recoveries_total"] == 2
+    assert m["wspubsub_history_replayed_total"] == 3
+    assert m["wspubsub_history_gaps_total"] == 0
+
+
+def test_recover_with_identify_message(server, redis_server):
+    r = redis_server.client()
+    wait_library(r)
+    ids = [publish(r, "carol", "c%d" % k) for k in range(3)]
+
+    async def go():
+        async with connect(server, "/") as ws:
+            await ws.send(json.dumps({"user_name": "carol",
+                                      "since": ids[0].decode()}))
+            assert await recv(ws) == "event: recovered\n\n"
+            assert [parse(await recv(ws))[0][b"id"] for _ in ids[1:]] == \
+                ids[1:]
+        async with connect(server, "/") as ws:
+            await ws.send(json.dumps({"user_name": "carol",
+                                      "since": "x-1"}))
+            await expect_close(ws, 1008)
+        async with connect(server, "/", v1=False) as ws:
+            await ws.send(json.dumps({"user_name": "carol",
+                                      "since": ids[0].decode()}))
+            await expect_close(ws, 1008)
+    arun(go())
+
+
+async def expect_close(ws, code):
+    with pytest.raises(websockets.ConnectionClosed):
+        await recv(ws)
+    assert ws.close_rcvd is not None and ws.close_rcvd.code == code
+
+
+@pytest.mark.parametrize("since,why", [
+    ("1-0", None), ("abc", 400), ("01-2", 400), ("1-", 400), ("0-0", 400),
+    ("1" * 60 + "-1", 400)])
+def test_since_is_checked(server, redis_server, since, why):
+    async def go():
+        if why is None:
+            # Without the subprotocol since is refused, with it a gap.
+            with pytest.raises(websockets.InvalidStatusCode) as e:
+                async with connect(server, "/?user=dan&since=" + since,
+                                   v1=False):
+                    pass
+            assert e.value.status_code == 400
+            async with connect(server, "/?user=dan&since=" + since) as ws:
+                assert await recv(ws) == "event: gap\n\n"
+            return
+        with pytest.raises(websockets.InvalidStatusCode) as e:
+            async with connect(server, "/?user=dan&since=" + since):
+                pass
+        assert e.value.status_code == why
+    arun(go())
+
+
+def test_gaps(server, redis_server):
+    r = redis_server.client()
+    wait_library(r)
+
+    async def resume(user, since):
+        async with connect(server, "/?user=%s&since=%s"
+                           % (user, since.decode())) as ws:
+            event = await recv(ws)
+            got = []
+            try:
+                while True:
+                    got.append(parse(await recv(ws, 0.5))[0][b"id"])
+            except asyncio.TimeoutError:
+                pass
+            return event, got
+
+    async def go():
+        # Trimmed past since: ids[1] is gone, ids[0] was the client's.
+        ids = [publish(r, "erin", "e%d" % k, 3) for k in range(5)]
+        assert await resume("erin", ids[0]) == ("event: gap\n\n", ids[2:])
+        assert await resume("erin", ids[1]) == ("event: recovered\n\n",
+                                                ids[2:])
+        # An id this history never issued.
+        epoch, n = ids[-1].split(b"-")
+        assert (await resume("erin", b"%s-%d" % (epoch, int(n) + 9)))[0] \
+            == "event: gap\n\n"
+        # Expired.
+        r.delete("{erin}#history")
+        assert await resume("erin", ids[-1]) == ("event: gap\n\n", [])
+        # FLUSHALL (the library goes too: wspubsub loads it again).
+        time.sleep(0.002)
+        k = publish(r, "erin", "after")
+        r.flushall()
+        r.function_flush()
+        assert await resume("erin", k) == ("event: gap\n\n", [])
+        wait_library(r)
+    arun(go())
+    assert metrics(server)["wspubsub_history_gaps_total"] == 4
+
+
+def metrics(server):
+    s = client_connect(("127.0.0.1", server.port), T)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    out = {}
+    for line in data.split(b"\r\n\r\n", 1)[1].decode().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+class Publisher:
+    """Publishes with the library at about `rate` messages a second (bounded
+    by `seconds`), keeping every id Redis returned; connection errors (a
+    Redis restart) are retried."""
+
+    def __init__(self, port, channel, rate=1000, seconds=4.0):
+        self.port, self.channel = port, channel
+        self.rate, self.seconds = rate, seconds
+        self.ids, self.errors = [], 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        import redis
+        r = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        end = time.monotonic() + self.seconds
+        k = 0
+        while not self.stop.is_set() and time.monotonic() < end:
+            t = time.monotonic()
+            try:
+                p = r.pipeline(transaction=False)
+                for _ in range(10):
+                    # A history long enough for the whole test.
+                    p.fcall("wspubsub_publish", 1, self.channel, "p%d" % k,
+                            100000)
+                    k += 1
+                self.ids.extend(p.execute())
+            except Exception:
+                self.errors += 1
+                time.sleep(0.02)
+            time.sleep(max(0.0, 10.0 / self.rate - (time.monotonic() - t)))
+        r.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def id_key(i):
+    e, n = i.split(b"-")
+    return int(e), int(n)
+
+
+async def drain(ws, got, quiet=0.5):
+    """Read messages until none comes for `quiet` seconds."""
+    try:
+        while True:
+            h, _ = parse(await recv(ws, quiet))
+            if b"id" in h:
+                got.append(h[b"id"])
+    except asyncio.TimeoutError:
+        pass
+
+
+def test_replay_while_publishing(server, redis_server):
+    # A client leaves and comes back with since, three times, while the
+    # library publishes about 1,000 messages a second: every id arrives
+    # once, in order.
+    r = redis_server.client()
+    wait_library(r)
+
+    async def go():
+        got = []
+        with Publisher(redis_server.port, "frank", 1000, 3.0) as pub:
+            async with connect(server, "/?user=frank") as ws:
+                for _ in range(50):
+                    got.append(parse(await recv(ws))[0][b"id"])
+            for _ in range(3):
+                await asyncio.sleep(0.2)
+                async with connect(server, "/?user=frank&since=" +
+                                   got[-1].decode()) as ws:
+                    assert await recv(ws) == "event: recovered\n\n"
+                    for _ in range(300):
+                        got.append(parse(await recv(ws))[0][b"id"])
+            async with connect(server, "/?user=frank&since=" +
+                               got[-1].decode()) as ws:
+                assert await recv(ws) == "event: recovered\n\n"
+                pub.thread.join(10)
+                await drain(ws, got)
+        return got, pub.ids
+    got, sent = arun(go())
+    assert len(got) == len(set(got)), "duplicates"
+    assert got == sorted(got, key=id_key), "out of order"
+    assert got == sent[sent.index(got[0]):], "lost: %d" % (
+        len(set(sent[sent.index(got[0]):]) - set(got)))
+    assert_clean_log(server)
+
+
+def test_redis_restart_with_persistence(tmpdir_, make_server):
+    # Redis restarts (AOF) while the library publishes: the connected
+    # client gets every id once, in order, without reconnecting.
+    rs = RedisServer(tmpdir_, "--appendonly", "yes",
+                     "--appendfsync", "always").start()
+    try:
+        w = Wspubsub(tmpdir_, rs.port, redis_retry_timeout="10s").start()
+        r = rs.client()
+        wait_library(r)
+
+        async def go():
+            got = []
+            async with connect(w, "/?user=gina") as ws:
+                with Publisher(rs.port, "gina", 500, 3.0) as pub:
+                    while len(got) < 200:
+                        got.append(parse(await recv(ws))[0][b"id"])
+                    rs.stop()
+                    rs.start()
+                    pub.thread.join(15)
+                    await drain(ws, got, 1.5)
+                assert ws.close_code is None, "the connection was closed"
+            return got, pub.ids
+        got, sent = arun(go())
+        assert len(got) == len(set(got)), "duplicates"
+        assert got == sorted(got, key=id_key), "out of order"
+        missing = set(sent) - set(got)
+        assert not missing, "%d of %d lost" % (len(missing), len(sent))
+        assert "resubscribed to gina" in w.log()
+        w.stop()
+        assert_clean_log(w)
+    finally:
+        rs.stop()
+
+
+def test_library_refused_by_acl(tmpdir_, redis_server):
+    # A Redis user that may not load functions: one clear warning with
+    # the command to run, and plain delivery goes on.
+    r = redis_server.client()
+    r.acl_setuser("limited", enabled=True, passwords=["+secret"],
+                  keys=["*"], channels=["*"], commands=["+@all", "-function"])
+    w = Wspubsub(tmpdir_, redis_server.port, redis_username="limited",
+                 redis_password="secret").start()
+    try:
+        wait_for(lambda: "FUNCTION LOAD REPLACE < contrib/redis/wspubsub.lua"
+                 in w.log(), T, what="the warning")
+
+        async def go():
+            async with connect(w, "/?user=hank") as ws:
+                wait_for(lambda: numsub(r, "hank") == 1, T, what="hank")
+                r.publish("hank", "plain")
+                assert await recv(ws) == "\nplain"
+        arun(go())
+    finally:
+        w.stop()
+    assert_clean_log(w)
