@@ -77,8 +77,8 @@ history_name(const char *channel, char *out, size_t size)
 	if (open != NULL && (close = strchr(open + 1, '}')) != NULL &&
 	    close > open + 1)
 		n = snprintf(out, size, "%s%s", channel, HISTORY_SUFFIX);
-	else if (strchr(channel, '}') != NULL)
-		return -1;
+	else if (strchr(channel, '}') != NULL || channel[0] == '\0')
+		return -1;	/* "{}" would not be a hash tag */
 	else
 		n = snprintf(out, size, "{%s}%s", channel, HISTORY_SUFFIX);
 	return n < 0 || (size_t)n >= size ? -1 : 0;

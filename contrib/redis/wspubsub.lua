@@ -51,7 +51,7 @@ local function history_name(channel)
 			return channel .. '#history'
 		end
 	end
-	if string.find(channel, '}', 1, true) then
+	if channel == '' or string.find(channel, '}', 1, true) then
 		return nil	-- no name of ours hashes as this one does
 	end
 	return '{' .. channel .. '}#history'

@@ -1,6 +1,6 @@
 /*
- * fuzz_identify.c -- libFuzzer target for the identify message and the
- * user name rules.
+ * fuzz_identify.c -- libFuzzer target for the identify message (its
+ * user_name and since) and the user name rules.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,8 +12,15 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char name[USER_NAME_MAX + 1], chan[CHANNEL_PREFIX_MAX + USER_NAME_MAX + 1];
+	char since[65];
 	size_t n;
+	int k;
 
+	/* "since": a NUL-free string that fits, or nothing. */
+	k = user_identify_since((const char *)data, size, since, sizeof(since));
+	if (k < -2 || k >= (int)sizeof(since) || (k >= 0 &&
+	    strlen(since) != (size_t)k))
+		abort();
 	if (user_identify_parse((const char *)data, size, name,
 	    sizeof(name)) != 0)
 		return 0;
