@@ -128,8 +128,11 @@ case $listen in
 \*:*) url="ws://127.0.0.1:${listen#\*:}/" ;;
 *) url="ws://$listen/" ;;
 esac
-say "try it: open file://$PWD/contrib/demo/index.html?url=$url&user=alice&autoconnect=1" \
-    "then run: redis-cli $* PUBLISH ${prefix}alice hello   (Ctrl-C stops)"
+say "try it: serve the demo with" \
+    "'/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory contrib 8000'," \
+    "open http://127.0.0.1:8000/demo/?url=$url&user=alice&autoconnect=1" \
+    "then run: redis-cli $* FCALL wspubsub_publish 1 ${prefix}alice hello" \
+    "(or PUBLISH ${prefix}alice hello)   (Ctrl-C stops)"
 
 # wspubsub runs as a job of this shell so that the traps can stop Redis
 # after it; signals that reach only this shell are passed on to it.

@@ -1,17 +1,24 @@
-"""The demo page (contrib/demo/index.html) in a real browser.
+"""The demo page (contrib/demo/index.html) and the client library it uses
+(contrib/client/wspubsub.js) in a real browser.
 
 Headless Chromium, driven by python3-selenium through chromium-driver, opens
-the page from disk with ?url=...&user=alice&autoconnect=1; messages published
-through Redis must appear on the page.
+the page, served over HTTP on loopback (an ES module does not load from
+file://), with ?url=...&user=alice&autoconnect=1; messages published
+through Redis must appear on the page, with their ids, once and in order,
+also across a restart of wspubsub.
 
 Without chromium, chromium-driver or python3-selenium the tests are skipped,
 except in CI (CI set in the environment), where that is a failure.
 Set WSPUBSUB_SCREENSHOT=/path/to/file.png to save a screenshot of the page.
 """
+import functools
+import http.server
 import os
 import shutil
 import signal
 import tempfile
+import threading
+import time
 import urllib.parse
 
 import pytest
@@ -20,7 +27,6 @@ from harness import ROOT, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-DEMO = os.path.join(ROOT, "contrib", "demo", "index.html")
 WAIT = 15  # seconds for anything the browser has to do
 
 
@@ -65,10 +71,30 @@ def browser():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def demo_url(ws_url, user):
+@pytest.fixture(scope="module")
+def contrib_http():
+    """contrib/ over HTTP on a free loopback port; yields its base URL."""
+    handler = functools.partial(_QuietHandler,
+                                directory=os.path.join(ROOT, "contrib"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def demo_url(base, ws_url, user):
     query = urllib.parse.urlencode(
         {"url": ws_url + "/", "user": user, "autoconnect": "1"})
-    return "file://" + urllib.parse.quote(DEMO) + "?" + query
+    return base + "/demo/index.html?" + query
 
 
 def status(driver):
@@ -106,8 +132,8 @@ def numsub(r, channel):
     return dict(r.pubsub_numsub(channel)).get(channel.encode(), 0)
 
 
-def connect_alice(driver, server, redis_server):
-    driver.get(demo_url(server.url, "alice"))
+def connect_alice(driver, base, server, redis_server):
+    driver.get(demo_url(base, server.url, "alice"))
     wait_state(driver, "connected")
     r = redis_server.client()
     wait_for(lambda: numsub(r, "alice") == 1, timeout=WAIT,
@@ -115,8 +141,8 @@ def connect_alice(driver, server, redis_server):
     return r
 
 
-def test_messages_appear_on_page(browser, server, redis_server):
-    r = connect_alice(browser, server, redis_server)
+def test_messages_appear_on_page(browser, contrib_http, server, redis_server):
+    r = connect_alice(browser, contrib_http, server, redis_server)
     state, text = status(browser)
     assert "alice" in text
 
@@ -147,9 +173,59 @@ def test_messages_appear_on_page(browser, server, redis_server):
              what="PUBSUB NUMSUB alice == 0")
 
 
-def test_page_shows_server_close_code(browser, server, redis_server):
-    connect_alice(browser, server, redis_server)
+def test_page_shows_server_close_code(browser, contrib_http, server,
+                                      redis_server):
+    connect_alice(browser, contrib_http, server, redis_server)
     server.signal(signal.SIGTERM)
-    wait_state(browser, "closed")
-    text = status(browser)[1]
+    # The library waits before it reconnects (and fails again while the
+    # server is down); the page lists each close.
+    from selenium.webdriver.common.by import By
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR,
+                                           "#messages li.closed"),
+             timeout=WAIT, what="a close on the page")
+    text = browser.find_elements(By.CSS_SELECTOR, "#messages li.closed")[-1].text
     assert "code 1001" in text and "Going Away" in text, text
+    assert status(browser)[0] in ("waiting", "connecting")
+
+
+def page_ids(driver):
+    """The ids of the messages on the page, oldest first."""
+    from selenium.webdriver.common.by import By
+    items = driver.find_elements(By.CSS_SELECTOR, "#messages li[data-id]")
+    return [e.get_attribute("data-id") for e in reversed(items)]
+
+
+def test_page_loses_nothing_across_a_restart(browser, contrib_http, server,
+                                             redis_server):
+    # wspubsub restarts while the backend publishes with history, 100
+    # messages a second: the page reconnects with since and shows every
+    # message once, in order.
+    r = connect_alice(browser, contrib_http, server, redis_server)
+    sent, stop = [], threading.Event()
+
+    def publish():
+        end = time.monotonic() + 4
+        k = 0
+        while not stop.is_set() and time.monotonic() < end:
+            sent.append(r.fcall("wspubsub_publish", 1, "alice",
+                                "m%d" % k).decode())
+            k += 1
+            time.sleep(0.01)
+    t = threading.Thread(target=publish, daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: len(page_ids(browser)) >= 50, timeout=WAIT,
+                 what="50 messages on the page")
+        server.stop()
+        server.start()
+        t.join(10)
+        wait_for(lambda: len(page_ids(browser)) >= len(sent), timeout=WAIT,
+                 what="every message on the page (%d of %d)"
+                 % (len(page_ids(browser)), len(sent)))
+    finally:
+        stop.set()
+        t.join(10)
+    assert page_ids(browser) == sent
+    from selenium.webdriver.common.by import By
+    assert not browser.find_elements(By.CSS_SELECTOR, "#messages li.gap")
+    assert status(browser)[0] == "connected"
