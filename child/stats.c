@@ -93,6 +93,17 @@ stats_replayed(size_t n)
 		ADD(sb->history_replayed, n);
 }
 
+int
+stats_history_warn_first(void)
+{
+	int no = 0;
+
+	if (sb == NULL)
+		return 1;
+	return __atomic_compare_exchange_n(&sb->history_warned, &no, 1, 0,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 void
 stats_close(unsigned int code)
 {

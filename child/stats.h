@@ -42,6 +42,7 @@ struct stats {
 	uint64_t	msgs_in, bytes_in, msgs_out, bytes_out;	/* finished */
 	uint64_t	redis_errors, redis_reconnects;
 	uint64_t	history_recovered, history_gaps, history_replayed;
+	int		history_warned;	/* a child said why history is off */
 	uint64_t	close_codes[STATS_CODES + 1];
 	struct stats_slot slot[];
 };
@@ -57,6 +58,11 @@ void	stats_redis(int reconnected);
 void	stats_resume(int gap);
 /* Messages replayed from history. */
 void	stats_replayed(size_t n);
+/*
+ * 1 for the first child to ask since the master started or reloaded (so
+ * that a warning every child would give is logged once), else 0.
+ */
+int	stats_history_warn_first(void);
 /* The connection is over: fold its counters into the totals. */
 void	stats_close(unsigned int code);
 /* Prometheus text format; returns its length, or -1 if buf is short. */

@@ -37,6 +37,7 @@
 #include "redis.h"
 #include "resp.h"
 #include "sentinel.h"
+#include "stats.h"
 #include "subscriber.h"
 
 #define BUF_SIZE	(64 * 1024)
@@ -681,8 +682,9 @@ subscribe(struct sub **sp, const struct child_conf *conf,
 }
 
 /*
- * History is off in this process from now on: say why, once.  Messages
- * with ids still arrive (the subscription stands), without replay.
+ * History is off in this process from now on: say why, once for all the
+ * children (until a reload).  Messages with ids may still arrive, without
+ * replay.
  */
 static void
 history_failed(const char *why)
@@ -690,9 +692,14 @@ history_failed(const char *why)
 	if (history_off)
 		return;
 	history_off = 1;
-	log_warnx("history unavailable: %s; to load the library by hand: "
-	    "redis-cli -x FUNCTION LOAD REPLACE < contrib/redis/wspubsub.lua",
-	    why);
+	if (!stats_history_warn_first()) {
+		log_debug("history unavailable: %s", why);
+		return;
+	}
+	log_warnx("history unavailable: %s; if the library is missing, "
+	    "load it: redis-cli -x FUNCTION LOAD REPLACE < "
+	    "contrib/redis/wspubsub.lua; if an ACL refuses the history "
+	    "channels, allow &{PREFIX* too", why);
 }
 
 int
@@ -707,8 +714,13 @@ sub_subscribe(struct sub **sp, const struct child_conf *conf,
 	use = conf->history && !history_off &&
 	    history_name(channel, hname, sizeof(hname)) == 0;
 	if (subscribe(sp, conf, channel, use ? hname : NULL, from, err,
-	    errlen) == -1)
-		return -1;
+	    errlen) == -1) {
+		/* An ACL that allows the user's channel but not its history. */
+		if (!use || strstr(err, "NOPERM") == NULL)
+			return -1;
+		history_failed(err);
+		return subscribe(sp, conf, channel, NULL, from, err, errlen);
+	}
 	if (!use || (*sp)->since_err[0] == '\0')
 		return 0;
 	if (strncmp((*sp)->since_err, "ERR Function not found", 22) != 0) {

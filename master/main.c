@@ -380,6 +380,8 @@ reload(void)
 		log_error("%d listen address(es) could not be bound", failed);
 	proc_retire_spares();
 	spawn_throttled_until = 0;
+	if (scoreboard != NULL)
+		scoreboard->history_warned = 0;	/* say it again if need be */
 	if (conf.child.history)
 		(void)spawn_loader(&conf);
 	log_info("configuration reloaded");

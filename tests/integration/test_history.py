@@ -504,6 +504,30 @@ def test_redis_restart_with_persistence(tmpdir_, make_server):
         rs.stop()
 
 
+def test_history_channel_refused_by_acl(tmpdir_, redis_server):
+    # An ACL that allows the users' channels (the prefix) but not their
+    # history channels: plain delivery goes on, with one warning.
+    r = redis_server.client()
+    r.acl_setuser("prefixed", enabled=True, passwords=["+secret"],
+                  keys=["*"], channels=["ws:*"], commands=["+@all"])
+    w = Wspubsub(tmpdir_, redis_server.port, redis_username="prefixed",
+                 redis_password="secret", channel_prefix="ws:").start()
+    try:
+        async def go():
+            for _ in range(3):      # three children, one warning
+                async with connect(w, "/?user=ivy") as ws:
+                    wait_for(lambda: numsub(r, "ws:ivy") == 1, T,
+                             what="ivy")
+                    r.publish("ws:ivy", "plain")
+                    assert await recv(ws) == "\nplain"
+        arun(go())
+        assert w.log().count("if an ACL refuses the history channels") \
+            == 1, w.log()
+    finally:
+        w.stop()
+    assert_clean_log(w)
+
+
 def test_library_refused_by_acl(tmpdir_, redis_server):
     # A Redis user that may not load functions: one clear warning with
     # the command to run, and plain delivery goes on.
