@@ -60,17 +60,22 @@ struct sub {
 	char			 hname[HISTORY_NAME_MAX];
 	char			 hprefix[HISTORY_NAME_MAX + 40];
 	size_t			 hprefix_len;
+	int			 fcall;		/* asks wspubsub_since */
 	int			 resume;	/* enum history_status, or -1 */
 	char			*since_buf;	/* wspubsub_since's reply */
 	struct history_reply	 since;
 	size_t			 replayed;	/* entries handed out */
 	struct history_id	 last;		/* newest handed out */
+	struct history_id	 replay_last;	/* newest once replayed */
 	char			 last_str[HISTORY_ID_MAX + 1];
 	char			 since_err[128];	/* its error reply */
 };
 
-/* Set when this process found history unusable (see history_failed). */
-static int	history_off;
+/*
+ * What this process found unusable (see history_off()): wspubsub_since
+ * (no library, or an ACL), or the history channels themselves (an ACL).
+ */
+static int	since_off, channel_off;
 
 /*
  * A child reads one subscription at a time, so they share this buffer;
@@ -429,14 +434,15 @@ send_subscribe(struct sub *s, const struct child_conf *conf,
 	size_t len = 0;
 	int rc = 0;
 
-	if (s->hname[0] != '\0') {
+	if (s->fcall) {
 		snprintf(max, sizeof(max), "%d", conf->history_replay_max);
 		fcall[5] = max;
-		sub[2] = s->hname;
 		if (asking)
 			rc |= append_command(s, &buf, &len, 1, ask);
 		rc |= append_command(s, &buf, &len, 6, fcall);
 	}
+	if (s->hname[0] != '\0')
+		sub[2] = s->hname;
 	if (asking)
 		rc |= append_command(s, &buf, &len, 1, ask);
 	rc |= append_command(s, &buf, &len, 3, sub);
@@ -505,9 +511,16 @@ read_since(struct sub *s, const struct child_conf *conf)
 	}
 	s->need = 0;
 	s->resume = (int)s->since.status;
-	/* Live messages up to the newest are in the replay (or lost). */
-	if (s->since.newest.set)
-		s->last = s->since.newest;
+	/*
+	 * Live messages up to the newest are in the replay (or lost): the
+	 * newest is the last handed out once the replay is.
+	 */
+	if (s->since.newest.set) {
+		if (s->since.n == 0)
+			s->last = s->since.newest;
+		else
+			s->replay_last = s->since.newest;
+	}
 	return 0;
 }
 
@@ -555,9 +568,12 @@ static void
 prepare(struct sub *s, const char *hname, const struct history_id *from)
 {
 	strlcpy(s->hname, hname ? hname : "", sizeof(s->hname));
+	s->fcall = hname != NULL && !since_off;
 	memset(&s->last, 0, sizeof(s->last));
+	memset(&s->replay_last, 0, sizeof(s->replay_last));
 	s->last_str[0] = '\0';
-	if (from != NULL && from->set) {
+	/* Without wspubsub_since no order can be checked: none is kept. */
+	if (s->fcall && from != NULL && from->set) {
 		s->last = *from;
 		(void)history_id_format(from, s->last_str,
 		    sizeof(s->last_str));
@@ -624,8 +640,8 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 		prepare(*sp, hname, from);
 		if (send_subscribe(*sp, conf, "SSUBSCRIBE", channel,
 		    asking) == -1 ||
-		    (hname && asking && asked(*sp, conf) == -1) ||
-		    (hname && read_since(*sp, conf) == -1) ||
+		    ((*sp)->fcall && asking && asked(*sp, conf) == -1) ||
+		    ((*sp)->fcall && read_since(*sp, conf) == -1) ||
 		    (asking && asked(*sp, conf) == -1) ||
 		    await_reply(*sp, conf, &r) == -1)
 			return fail(sp, err, errlen);
@@ -669,7 +685,7 @@ subscribe(struct sub **sp, const struct child_conf *conf,
 		return -1;
 	prepare(*sp, hname, from);
 	if (send_subscribe(*sp, conf, "SUBSCRIBE", channel, 0) == -1 ||
-	    (hname && read_since(*sp, conf) == -1) ||
+	    ((*sp)->fcall && read_since(*sp, conf) == -1) ||
 	    await_reply(*sp, conf, &r) == -1)
 		return fail(sp, err, errlen);
 	if (confirmed(*sp, conf, "subscribe", &r, err, errlen) == 0) {
@@ -682,16 +698,17 @@ subscribe(struct sub **sp, const struct child_conf *conf,
 }
 
 /*
- * History is off in this process from now on: say why, once for all the
- * children (until a reload).  Messages with ids may still arrive, without
- * replay.
+ * Part of history is off in this process from now on (*flag: since_off,
+ * or channel_off): say why, once for all the children (until a reload).
+ * Without wspubsub_since, messages with ids still arrive, without
+ * replay; without the history channel, they do not.
  */
 static void
-history_failed(const char *why)
+history_off(int *flag, const char *why)
 {
-	if (history_off)
+	if (*flag)
 		return;
-	history_off = 1;
+	*flag = 1;
 	if (!stats_history_warn_first()) {
 		log_debug("history unavailable: %s", why);
 		return;
@@ -711,20 +728,21 @@ sub_subscribe(struct sub **sp, const struct child_conf *conf,
 	struct sub *loader;
 	int use, loaded;
 
-	use = conf->history && !history_off &&
+	use = conf->history && !channel_off &&
 	    history_name(channel, hname, sizeof(hname)) == 0;
 	if (subscribe(sp, conf, channel, use ? hname : NULL, from, err,
 	    errlen) == -1) {
 		/* An ACL that allows the user's channel but not its history. */
 		if (!use || strstr(err, "NOPERM") == NULL)
 			return -1;
-		history_failed(err);
+		history_off(&channel_off, err);
 		return subscribe(sp, conf, channel, NULL, from, err, errlen);
 	}
 	if (!use || (*sp)->since_err[0] == '\0')
 		return 0;
+	memset(&(*sp)->last, 0, sizeof((*sp)->last));	/* nothing to go by */
 	if (strncmp((*sp)->since_err, "ERR Function not found", 22) != 0) {
-		history_failed((*sp)->since_err);
+		history_off(&since_off, (*sp)->since_err);
 		return 0;
 	}
 	/*
@@ -734,7 +752,7 @@ sub_subscribe(struct sub **sp, const struct child_conf *conf,
 	if ((loader = sub_connect(conf, why, sizeof(why))) == NULL ||
 	    sub_load_library(loader, &loaded, why, sizeof(why)) == -1) {
 		sub_close(loader, NULL);
-		history_failed(why);
+		history_off(&since_off, why);
 		return 0;
 	}
 	sub_close(loader, NULL);
@@ -849,6 +867,8 @@ next_replayed(struct sub *s, const char **payload, size_t *len,
 	e = &s->since.e[s->replayed++];
 	*payload = e->payload;
 	*len = e->len;
+	s->last = s->replayed == s->since.n && s->replay_last.set ?
+	    s->replay_last : e->id;
 	(void)history_id_format(&e->id, s->last_str, sizeof(s->last_str));
 	*id = s->last_str;
 	return SUB_HISTORY;

@@ -528,6 +528,34 @@ def test_history_channel_refused_by_acl(tmpdir_, redis_server):
     assert_clean_log(w)
 
 
+def test_since_refused_by_acl(tmpdir_, redis_server):
+    # An ACL that refuses wspubsub_since but not the history channels:
+    # messages with ids still arrive live; a resume is a gap.
+    r = redis_server.client()
+    load_library(r)
+    r.acl_setuser("nosince", enabled=True, passwords=["+secret"],
+                  keys=["*"], channels=["*"],
+                  commands=["+@all", "-fcall_ro"])
+    w = Wspubsub(tmpdir_, redis_server.port, redis_username="nosince",
+                 redis_password="secret").start()
+    try:
+        async def go():
+            async with connect(w, "/?user=jo") as ws:
+                wait_for(lambda: numsub(r, "jo") == 1, T, what="jo")
+                i = publish(r, "jo", "live")
+                assert parse(await recv(ws)) == ({b"id": i}, b"live")
+            async with connect(w, "/?user=jo&since=" + i.decode()) as ws:
+                assert await recv(ws) == "event: gap\n\n"
+                j = publish(r, "jo", "again")
+                assert parse(await recv(ws)) == ({b"id": j}, b"again")
+        arun(go())
+        assert w.log().count("if an ACL refuses the history channels") \
+            == 1, w.log()
+    finally:
+        w.stop()
+    assert_clean_log(w)
+
+
 def test_library_refused_by_acl(tmpdir_, redis_server):
     # A Redis user that may not load functions: one clear warning with
     # the command to run, and plain delivery goes on.
