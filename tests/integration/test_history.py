@@ -8,6 +8,7 @@ import binascii
 import json
 import os
 import re
+import signal
 import threading
 import time
 
@@ -198,6 +199,28 @@ def test_library_loaded_at_start(server, redis_server):
     wait_library(r)
     wait_for(lambda: "loaded the wspubsub library (version 1)" in
              server.log(), T, what="the log line")
+
+
+def test_library_loaded_again_on_sighup(server, redis_server):
+    r = redis_server.client()
+    wait_library(r)
+    r.function_delete("wspubsub")
+    server.signal(signal.SIGHUP)
+    wait_library(r)
+    # An older version is replaced; the same or a newer one is kept.
+    with open(LIBRARY) as f:
+        older = f.read().replace("local VERSION = ", "local VERSION = 0 * ")
+    r.function_load(older, replace=True)
+    assert r.fcall_ro("wspubsub_version", 0) == 0
+    server.signal(signal.SIGHUP)
+    wait_for(lambda: r.fcall_ro("wspubsub_version", 0) >= 1, T,
+             what="the library replaced")
+    wait_for(lambda: server.log().count("loaded the wspubsub library") == 3,
+             T, what="three loads in the log")
+    # The same version again: kept, and the log says so.
+    server.signal(signal.SIGHUP)
+    wait_for(lambda: "has the wspubsub library (version 1 or later)" in
+             server.log(), T, what="the log")
 
 
 def test_subprotocol_ids_and_plain_payloads(server, redis_server):

@@ -1576,6 +1576,34 @@ test_request_valid(void **state UNUSED)
 	    "\r\n";
 	assert_int_equal(status_of(rfc, strlen(rfc)), 0);
 	assert_string_equal(req.origin, "http://example.com");
+	assert_true(ws_request_offers(&req, "superchat"));
+	assert_false(ws_request_offers(&req, "wspubsub.v1"));
+}
+
+static void
+test_request_protocols(void **state UNUSED)
+{
+	/* A list header: it may come in several lines. */
+	static const char two[] =
+	    "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Protocol: chat\r\n"
+	    "Sec-WebSocket-Protocol: x, wspubsub.v1 \r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n";
+	static const char none[] =
+	    "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Protocol: wspubsub.v10, wspubsub\r\n"
+	    "Sec-WebSocket-Version: 13\r\n\r\n";
+
+	assert_int_equal(ws_request_parse(&req, two, strlen(two)), 0);
+	assert_int_equal(req.nprotocol, 2);
+	assert_true(ws_request_offers(&req, "wspubsub.v1"));
+	assert_true(ws_request_offers(&req, "chat"));
+	assert_int_equal(ws_request_parse(&req, none, strlen(none)), 0);
+	assert_false(ws_request_offers(&req, "wspubsub.v1"));
 }
 
 static void
@@ -1997,6 +2025,7 @@ main(void)
 		cmocka_unit_test(test_request_path_query),
 		cmocka_unit_test(test_request_not_upgrade),
 		cmocka_unit_test(test_token_list),
+		cmocka_unit_test(test_request_protocols),
 		cmocka_unit_test(test_query_get),
 	};
 
