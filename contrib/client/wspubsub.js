@@ -68,6 +68,8 @@ export class WspubsubClient {
   //   jitter, doubling up to maxDelay (default 500 and 30000).
   // options.stableAfter (ms): a connection open this long resets the
   //   backoff (default 10000).
+  // options.connectTimeout (ms): an attempt not open by then is given up
+  //   and retried (default 10000).
   // options.WebSocket: the WebSocket class (default the global one).
   constructor(url, options = {}) {
     this.url = url;
@@ -76,6 +78,7 @@ export class WspubsubClient {
     this.minDelay = options.minDelay ?? 500;
     this.maxDelay = options.maxDelay ?? 30000;
     this.stableAfter = options.stableAfter ?? 10000;
+    this.connectTimeout = options.connectTimeout ?? 10000;
     this.WebSocket = options.WebSocket || globalThis.WebSocket;
     this.state = "closed";
     this.attempt = 0;
@@ -136,7 +139,17 @@ export class WspubsubClient {
     this.ws = ws;
     ws.binaryType = "arraybuffer";
     let opened = false, final = null;
+    // A handshake that hangs (a half-open path, a stalled proxy) is given
+    // up and retried like a refused one.
+    const giveUp = setTimeout(() => {
+      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      try { ws.close(); } catch (e) { /* still connecting */ }
+      this.ws = null;
+      this.onclose(1006, "connect timeout");
+      this.retry();
+    }, this.connectTimeout);
     ws.onopen = () => {
+      clearTimeout(giveUp);
       opened = true;
       if (ws.protocol !== PROTOCOL) {
         final = "the server did not select " + PROTOCOL;
@@ -154,6 +167,7 @@ export class WspubsubClient {
       if (!opened && msg && FINAL_STATUS.test(msg)) final = msg;
     };
     ws.onclose = (ev) => {
+      clearTimeout(giveUp);
       clearTimeout(this.stableTimer);
       this.ws = null;
       this.onclose(ev.code, ev.reason);
