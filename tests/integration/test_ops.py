@@ -865,6 +865,8 @@ EXPECTED_METRICS = [
     'wspubsub_messages_sent_total', 'wspubsub_bytes_sent_total',
     'wspubsub_messages_received_total', 'wspubsub_bytes_received_total',
     'wspubsub_redis_errors_total', 'wspubsub_redis_reconnects_total',
+    'wspubsub_history_recoveries_total', 'wspubsub_history_gaps_total',
+    'wspubsub_history_replayed_total',
     'wspubsub_close_codes_total{code="other"}',
 ]
 
