@@ -357,13 +357,35 @@ sub_read(struct sub *s)
 	return -1;
 }
 
+/* Wait for more of a reply, until deadline: 0, or -1. */
+static int
+read_more(struct sub *s, const struct child_conf *conf, int64_t deadline)
+{
+	struct pollfd pfd;
+	int64_t left;
+
+	if ((left = deadline - now_ms()) <= 0) {
+		snprintf(s->err, sizeof(s->err), "no reply within %d ms",
+		    conf->redis_connect_timeout);
+		return -1;
+	}
+	pfd.fd = s->ctx->fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+		snprintf(s->err, sizeof(s->err), "poll: %s", strerror(errno));
+		return -1;
+	}
+	if (pfd.revents && sub_read(s) == -1)
+		return -1;
+	return 0;
+}
+
 /* The next reply, waiting for it at most redis_connect_timeout. */
 static int
 await_reply(struct sub *s, const struct child_conf *conf,
     struct resp_reply *r)
 {
-	int64_t deadline = now_ms() + conf->redis_connect_timeout, left;
-	struct pollfd pfd;
+	int64_t deadline = now_ms() + conf->redis_connect_timeout;
 	ssize_t n;
 
 	for (;;) {
@@ -377,19 +399,7 @@ await_reply(struct sub *s, const struct child_conf *conf,
 			snprintf(s->err, sizeof(s->err), "protocol error");
 			return -1;
 		}
-		if ((left = deadline - now_ms()) <= 0) {
-			snprintf(s->err, sizeof(s->err), "no reply within "
-			    "%d ms", conf->redis_connect_timeout);
-			return -1;
-		}
-		pfd.fd = s->ctx->fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
-			snprintf(s->err, sizeof(s->err), "poll: %s",
-			    strerror(errno));
-			return -1;
-		}
-		if (pfd.revents && sub_read(s) == -1)
+		if (read_more(s, conf, deadline) == -1)
 			return -1;
 	}
 }
@@ -460,8 +470,7 @@ send_subscribe(struct sub *s, const struct child_conf *conf,
 static int
 read_since(struct sub *s, const struct child_conf *conf)
 {
-	int64_t deadline = now_ms() + conf->redis_connect_timeout, left;
-	struct pollfd pfd;
+	int64_t deadline = now_ms() + conf->redis_connect_timeout;
 	ssize_t n;
 
 	for (;;) {
@@ -474,19 +483,7 @@ read_since(struct sub *s, const struct child_conf *conf)
 			    "not its reply");
 			return -1;
 		}
-		if ((left = deadline - now_ms()) <= 0) {
-			snprintf(s->err, sizeof(s->err), "no reply within "
-			    "%d ms", conf->redis_connect_timeout);
-			return -1;
-		}
-		pfd.fd = s->ctx->fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
-			snprintf(s->err, sizeof(s->err), "poll: %s",
-			    strerror(errno));
-			return -1;
-		}
-		if (pfd.revents && sub_read(s) == -1)
+		if (read_more(s, conf, deadline) == -1)
 			return -1;
 	}
 	if (s->since.error != NULL) {
