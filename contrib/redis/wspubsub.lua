@@ -31,9 +31,10 @@
 --
 -- Ids.  "<epoch>-<n>", the stream entry's own id: epoch is the time in
 -- milliseconds when this history was created (again after it expired or
--- was lost), n counts its messages from 0.  So a resume can tell a hole
--- (a message trimmed or never seen) from a history that is complete, and
--- a history that was recreated from the one the client knew.
+-- was lost, and after a failover or restart of Redis), n counts its
+-- messages from 0.  So a resume can tell a hole (a message trimmed or
+-- never seen) from a history that is complete, and no id is given out
+-- twice, not even by a new master for a message the old one lost.
 --
 local VERSION = 1
 local DEFAULT_SIZE, DEFAULT_TTL = 100, 300
@@ -87,6 +88,16 @@ local function split_id(id)
 	return string.match(id, '^(%d+)-(%d+)$')
 end
 
+-- The value of field f of a stream entry, or nil.
+local function field(entry, f)
+	for j = 1, #entry[2], 2 do
+		if entry[2][j] == f then
+			return entry[2][j + 1]
+		end
+	end
+	return nil
+end
+
 local function publish(keys, args)
 	local name = name_of(keys)
 	local payload = args[1]
@@ -97,19 +108,31 @@ local function publish(keys, args)
 	    'history_size')
 	local ttl = whole_number(args[3], DEFAULT_TTL, MAX_TTL, 'history_ttl')
 
-	local epoch
+	-- Each entry notes the replication history it was written in: after
+	-- a failover (or a restart) the ids start a new epoch, so that an id
+	-- the old master gave out and lost is never given out again.
+	local rid = string.sub(string.match(redis.call('INFO', 'replication'),
+	    'master_replid:(%x+)') or '', 1, 8)
+	local epoch, last_epoch
 	local newest = redis.call('XREVRANGE', name, '+', '-', 'COUNT', 1)
 	if newest[1] then
-		epoch = split_id(newest[1][1])
+		last_epoch = split_id(newest[1][1])
+		if field(newest[1], 'r') == rid then
+			epoch = last_epoch
+		end
+	else
+		redis.call('DEL', name)		-- emptied: start afresh
 	end
 	if not epoch then
-		-- A new history (or an emptied one): a new epoch.
-		redis.call('DEL', name)
 		local t = redis.call('TIME')
-		epoch = t[1] .. string.format('%03d', math.floor(t[2] / 1000))
+		local now = tonumber(t[1]) * 1000 + math.floor(t[2] / 1000)
+		if last_epoch and now <= tonumber(last_epoch) then
+			now = tonumber(last_epoch) + 1	-- ids only grow
+		end
+		epoch = string.format('%d', now)
 	end
 	local id = redis.call('XADD', name, 'MAXLEN', size, epoch .. '-*',
-	    'd', payload)
+	    'd', payload, 'r', rid)
 	redis.call('EXPIRE', name, ttl)
 
 	if cluster_mode == nil then
@@ -128,15 +151,8 @@ local function flatten(entries, reversed)
 		first, last, step = #entries, 1, -1
 	end
 	for i = first, last, step do
-		local e = entries[i]
-		local payload = ''
-		for j = 1, #e[2], 2 do
-			if e[2][j] == 'd' then
-				payload = e[2][j + 1]
-			end
-		end
-		table.insert(out, e[1])
-		table.insert(out, payload)
+		table.insert(out, entries[i][1])
+		table.insert(out, field(entries[i], 'd') or '')
 	end
 	return out
 end
@@ -173,30 +189,26 @@ local function since(keys, args)
 		end
 	elseif newest_id == '' then
 		return {'gap', ''}	-- expired, lost or never written
-	elseif split_id(newest_id) ~= epoch then
-		-- Another history than the one the client knew: all of it is
-		-- new to the client, and what came before may be lost.
-		status = 'gap'
-		entries = redis.call('XREVRANGE', name, '+', '-', 'COUNT', max)
-		reversed = true
 	else
 		entries = redis.call('XRANGE', name, '(' .. from, '+', 'COUNT',
 		    max + 1)
-		if #entries == 0 then
-			status = from == newest_id and 'recovered' or 'gap'
+		-- Complete if the client's own message is still held, or the
+		-- one right after it in its epoch (trimming removes the oldest
+		-- first).  Anything else: trimmed, expired, lost with Redis'
+		-- data or in a failover, or an id never given out here.
+		local next_id = epoch .. '-' ..
+		    string.format('%d', tonumber(n) + 1)
+		if #redis.call('XRANGE', name, from, from) == 1 or
+		    (entries[1] and entries[1][1] == next_id) then
+			status = 'recovered'
 		else
-			-- Complete if the message right after the client's is
-			-- still held (trimming removes the oldest first).
-			local next_id = epoch .. '-' ..
-			    string.format('%d', tonumber(n) + 1)
-			status = entries[1][1] == next_id and 'recovered' or
-			    'gap'
-			if #entries > max then
-				status = 'gap'
-				entries = redis.call('XREVRANGE', name, '+',
-				    '(' .. from, 'COUNT', max)
-				reversed = true
-			end
+			status = 'gap'
+		end
+		if #entries > max then
+			status = 'gap'
+			entries = redis.call('XREVRANGE', name, '+',
+			    '(' .. from, 'COUNT', max)
+			reversed = true
 		end
 	end
 	local out = {status, newest_id}

@@ -120,7 +120,9 @@ def test_reconnects_after_1001_not_after_1008(make_server):
     # says the request itself is wrong, and the library stops.
     w = make_server(jwt_secret="s3cret-for-the-node-test", jwt_leeway="0")
     now = int(time.time())
-    claims = {"sub": "nodeuser", "iat": now, "exp": now + 3}
+    # Long enough to outlive a restart of the (ASan) server, short
+    # enough to expire within one wait of `until`.
+    claims = {"sub": "nodeuser", "iat": now, "exp": now + 8}
     c = NodeClient(w.url + "/?token=" + hs256(claims,
                                               "s3cret-for-the-node-test"),
                    "token")

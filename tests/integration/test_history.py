@@ -127,6 +127,27 @@ def test_gap_when_history_was_lost_or_never_issued(redis_server):
     assert since(r, "dave", j) == (b"gap", b"", [])
 
 
+def test_new_epoch_after_a_failover(redis_server):
+    # A replica promoted to master (here: this server made a replica of
+    # nothing, then a master again) has a new replication id: its ids
+    # start a new epoch, so none is given out twice, and a resume from an
+    # id of the old epoch that is still held is complete.
+    r = redis_server.client()
+    load_library(r)
+    a, b = publish(r, "kim", b"a"), publish(r, "kim", b"b")
+    before = r.info("replication")["master_replid"]
+    r.replicaof("127.0.0.1", 1)
+    r.replicaof("no", "one")
+    assert r.info("replication")["master_replid"] != before
+    c = publish(r, "kim", b"c")
+    assert id_key(c) > id_key(b) and c.split(b"-")[0] != b.split(b"-")[0]
+    assert c.split(b"-")[1] == b"0"
+    assert since(r, "kim", b) == (b"recovered", c, [(c, b"c")])
+    assert since(r, "kim", a) == (b"recovered", c, [(b, b"b"), (c, b"c")])
+    d = publish(r, "kim", b"d")
+    assert d.split(b"-")[0] == c.split(b"-")[0]
+
+
 def test_more_than_max_is_a_gap_with_the_newest(redis_server):
     r = redis_server.client()
     load_library(r)
