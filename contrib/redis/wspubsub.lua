@@ -29,18 +29,21 @@
 -- and braces are not allowed in usernames), and a plain PUBLISH on the
 -- user's own channel is never taken for a history message.
 --
--- Ids.  "<epoch>-<n>", the stream entry's own id: epoch is the time in
+-- Ids.  "<epoch>-<n>", the stream entry's own id.  epoch is the time in
 -- milliseconds when this history was created (again after it expired or
--- was lost, and after a failover or restart of Redis), n counts its
--- messages from 0.  So a resume can tell a hole (a message trimmed or
--- never seen) from a history that is complete, and no id is given out
--- twice, not even by a new master for a message the old one lost.
+-- was lost, after a failover or restart of Redis, after a new load of
+-- this library) followed by 6 digits that mark the server that wrote it;
+-- n counts its messages from 0.  So a resume can tell a hole (a message
+-- trimmed or never seen) from a history that is complete, and a new
+-- master does not give out again the id of a message the old one lost
+-- (unless both drew the same mark: one chance in a million).
 --
 local VERSION = 1
 local DEFAULT_SIZE, DEFAULT_TTL = 100, 300
 local MAX_SIZE, MAX_TTL = 1000000, 31536000
 
 local cluster_mode = nil
+local writer = nil	-- this Lua state's mark: 6 digits, at its first publish
 
 local function history_name(channel)
 	-- Redis hashes the text between the first '{' and the next '}', if
@@ -108,31 +111,37 @@ local function publish(keys, args)
 	    'history_size')
 	local ttl = whole_number(args[3], DEFAULT_TTL, MAX_TTL, 'history_ttl')
 
-	-- Each entry notes the replication history it was written in: after
-	-- a failover (or a restart) the ids start a new epoch, so that an id
-	-- the old master gave out and lost is never given out again.
-	local rid = string.sub(string.match(redis.call('INFO', 'replication'),
-	    'master_replid:(%x+)') or '', 1, 8)
+	-- An epoch ends in the mark of the server (this library's Lua state)
+	-- that began it: after a failover, a restart or a new load of the
+	-- library the ids start a new epoch, so that an id the old master
+	-- gave out and lost is not given out again.
+	local t
+	if writer == nil then
+		t = redis.call('TIME')
+		writer = string.format('%06d', tonumber(t[2]))
+	end
 	local epoch, last_epoch
 	local newest = redis.call('XREVRANGE', name, '+', '-', 'COUNT', 1)
 	if newest[1] then
 		last_epoch = split_id(newest[1][1])
-		if field(newest[1], 'r') == rid then
+		if string.sub(last_epoch, -6) == writer then
 			epoch = last_epoch
 		end
 	else
 		redis.call('DEL', name)		-- emptied: start afresh
 	end
 	if not epoch then
-		local t = redis.call('TIME')
-		local now = tonumber(t[1]) * 1000 + math.floor(t[2] / 1000)
-		if last_epoch and now <= tonumber(last_epoch) then
-			now = tonumber(last_epoch) + 1	-- ids only grow
+		t = t or redis.call('TIME')
+		local ms = tonumber(t[1]) * 1000 + math.floor(t[2] / 1000)
+		local last_ms = last_epoch and
+		    tonumber(string.sub(last_epoch, 1, -7))
+		if last_ms and ms <= last_ms then
+			ms = last_ms + 1	-- ids only grow
 		end
-		epoch = string.format('%d', now)
+		epoch = string.format('%d', ms) .. writer
 	end
 	local id = redis.call('XADD', name, 'MAXLEN', size, epoch .. '-*',
-	    'd', payload, 'r', rid)
+	    'd', payload)
 	redis.call('EXPIRE', name, ttl)
 
 	if cluster_mode == nil then
