@@ -1,7 +1,8 @@
 /*
  * redis.c -- the floor, a plain hiredis client that sends SUBSCRIBE to
  * Redis and reads the messages itself; and the publisher, one
- * non-blocking hiredis connection whose PUBLISHes are pipelined.
+ * non-blocking hiredis connection whose PUBLISHes (or FCALLs of
+ * wspubsub_publish) are pipelined.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -75,10 +76,10 @@ pub_reply(redisReply *r)
 	if (r->type == REDIS_REPLY_INTEGER) {
 		if (r->integer == 0)
 			ph.pub_zero++;
-	} else {
+	} else if (r->type != REDIS_REPLY_STRING) {	/* FCALL: the id */
 		if (ph.pub_errors++ == 0)
-			note("PUBLISH answered: %s", r->type ==
-			    REDIS_REPLY_ERROR ? r->str : "(not an integer)");
+			note("publisher answered: %s", r->type ==
+			    REDIS_REPLY_ERROR ? r->str : "(not a number or id)");
 	}
 }
 
@@ -145,6 +146,14 @@ pub_append(const char *chan, const void *p, size_t n)
 {
 	if (redisAppendCommand(pub.rc, "PUBLISH %s %b", chan, p, n) !=
 	    REDIS_OK)
+		die("redisAppendCommand failed");
+}
+
+void
+pub_append_fcall(const char *chan, const void *p, size_t n)
+{
+	if (redisAppendCommand(pub.rc, "FCALL wspubsub_publish 1 %s %b", chan,
+	    p, n) != REDIS_OK)
 		die("redisAppendCommand failed");
 }
 
