@@ -44,6 +44,9 @@ int	medians(int nfiles, char **files);
 /* The phases; side 0 is wspubsub, side 1 the raw subscriber. */
 void	fig_latency(int side);			/* latency.c */
 void	fig_throughput(int side);		/* throughput.c */
+struct conn;
+void	tp_run(struct conn *, int n, int fcall, int side, int f_rate,
+	    int f_lost, const char *name);
 void	fork_floor(void);			/* connrate.c */
 void	cr_alone(int side);
 void	fig_connrate(int side);
