@@ -173,6 +173,7 @@ BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
 	     contrib/bench/loop.c contrib/bench/ws.c contrib/bench/redis.c \
 	     contrib/bench/latency.c contrib/bench/throughput.c \
 	     contrib/bench/connrate.c contrib/bench/memory.c \
+	     contrib/bench/history.c \
 	     contrib/bench/report.c
 BENCH_HDRS = $(wildcard contrib/bench/*.h)
 

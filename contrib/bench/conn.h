@@ -70,6 +70,7 @@ void	ws_read(struct conn *);
 extern struct conn	 pub;		/* the publisher */
 
 struct conn *raw_open(const char *user);
+struct conn *raw_open_history(const char *user);
 void	redis_read(struct conn *);
 void	redis_write(struct conn *);
 void	pub_start(void);

@@ -18,8 +18,8 @@
 
 struct conn pub;			/* the publisher */
 
-struct conn *
-raw_open(const char *user)
+static struct conn *
+raw_connect(const char *user, int history)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -35,9 +35,27 @@ raw_open(const char *user)
 	}
 	c->fd = c->rc->fd;
 	c->state = S_CONNECTING;
-	redisAppendCommand(c->rc, "SUBSCRIBE %s", user);
+	if (history)
+		redisAppendCommand(c->rc, "SUBSCRIBE %s {%s}#history", user,
+		    user);
+	else
+		redisAppendCommand(c->rc, "SUBSCRIBE %s", user);
 	conn_add(c, EPOLLIN | EPOLLOUT);
 	return c;
+}
+
+struct conn *
+raw_open(const char *user)
+{
+	return raw_connect(user, 0);
+}
+
+/* Also on the user's history channel (wspubsub.lua), where the function's
+ * messages come as "<id>\n<payload>". */
+struct conn *
+raw_open_history(const char *user)
+{
+	return raw_connect(user, 1);
 }
 
 static void
