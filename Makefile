@@ -13,7 +13,7 @@
 #                   of HEAD (the first beside a second make test as
 #                   load), then the ASan integration pass 2N times
 #   make bench      the benchmark: latency, throughput, connection rate,
-#                   memory and fan-out (contrib/bench/README.md)
+#                   memory, fan-out and history (contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
