@@ -13,7 +13,7 @@
 #                   of HEAD (the first beside a second make test as
 #                   load), then the ASan integration pass 2N times
 #   make bench      the benchmark: latency, throughput, connection rate,
-#                   memory and fan-out (contrib/bench/README.md)
+#                   memory, fan-out and history (contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
@@ -173,6 +173,7 @@ BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
 	     contrib/bench/loop.c contrib/bench/ws.c contrib/bench/redis.c \
 	     contrib/bench/latency.c contrib/bench/throughput.c \
 	     contrib/bench/connrate.c contrib/bench/memory.c \
+	     contrib/bench/history.c \
 	     contrib/bench/report.c
 BENCH_HDRS = $(wildcard contrib/bench/*.h)
 

@@ -26,6 +26,9 @@ struct conn {
 	size_t		 ilen, icap;
 	int64_t		 t_connect, t_open, t_msg;
 	uint64_t	 nmsg;
+	int		 v1;		/* K_WS: subprotocol wspubsub.v1 */
+	char		 id[72];	/* v1: the current message's id: */
+	char		 event[32];	/* and event: header, or "" */
 };
 
 /* loop.c: the current phase: callbacks and counters. */
@@ -54,6 +57,11 @@ int	wait_until(const int *done, int64_t deadline);
 
 /* ws.c */
 struct conn *ws_open(const char *user);
+/*
+ * A wspubsub.v1 client (since: NULL or an id to resume after): cb_msg
+ * gets the payload, the message's header is in c->id and c->event.
+ */
+struct conn *ws_open_v1(const char *user, const char *since);
 void	ws_flush(struct conn *);
 void	ws_send(struct conn *, int op, const void *, size_t);
 void	ws_read(struct conn *);
@@ -62,10 +70,13 @@ void	ws_read(struct conn *);
 extern struct conn	 pub;		/* the publisher */
 
 struct conn *raw_open(const char *user);
+struct conn *raw_open_history(const char *user);
 void	redis_read(struct conn *);
 void	redis_write(struct conn *);
 void	pub_start(void);
 void	pub_append(const char *chan, const void *, size_t);
+/* FCALL wspubsub_publish 1 chan payload: the same, kept in history. */
+void	pub_append_fcall(const char *chan, const void *, size_t);
 void	pub_flush(void);
 
 #endif /* WSBENCH_CONN_H */

@@ -2,7 +2,8 @@
  * figures.h -- the figures the benchmark measures, each for both sides,
  * and how they are reported (report.c); the phases that measure them,
  * one file per figure family (latency.c, throughput.c, connrate.c,
- * memory.c).
+ * memory.c, history.c).  Figure 6 (history) is measured through
+ * wspubsub on both sides: side 0 with history, side 1 its baseline.
  */
 #ifndef WSBENCH_FIGURES_H
 #define WSBENCH_FIGURES_H
@@ -26,6 +27,9 @@ enum {
 	F_M1_PSS, F_M1_REDIS, F_M1_AVAIL, F_M1_KERN, F_M1_KOBJ,
 	F_M2_PSS, F_M2_REDIS, F_M2_AVAIL, F_M2_KERN, F_M2_KOBJ,
 	F_FO1_MS, F_FO1_LOST, F_FO2_MS, F_FO2_LOST,
+	F_HL_P50, F_HL_P99, F_HL_LOST, F_HLR_P50, F_HLR_P99,
+	F_HT_RATE, F_HT_LOST, F_HC_RATE,
+	F_HR_P50, F_HR_P99, F_HR_PER, F_HM_BYTES,
 	F_COUNT
 };
 
@@ -44,9 +48,13 @@ int	medians(int nfiles, char **files);
 /* The phases; side 0 is wspubsub, side 1 the raw subscriber. */
 void	fig_latency(int side);			/* latency.c */
 void	fig_throughput(int side);		/* throughput.c */
+struct conn;
+void	tp_run(struct conn *, int n, int fcall, int side, int f_rate,
+	    int f_lost, const char *name);
 void	fork_floor(void);			/* connrate.c */
 void	cr_alone(int side);
 void	fig_connrate(int side);
 void	fig_memory_fanout(int side, int do_mem, int do_fan);	/* memory.c */
+void	fig_history(void);			/* history.c */
 
 #endif /* WSBENCH_FIGURES_H */

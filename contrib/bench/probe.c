@@ -162,7 +162,8 @@ cpu_ms(pid_t pid, double *self, double *kids, double *faults)
 	return 0;
 }
 
-static __attribute__((unused)) double
+/* A numeric field of Redis' INFO, or NAN. */
+double
 redis_info(const char *section, const char *field)
 {
 	redisReply *r;

@@ -1,7 +1,8 @@
 /*
  * redis.c -- the floor, a plain hiredis client that sends SUBSCRIBE to
  * Redis and reads the messages itself; and the publisher, one
- * non-blocking hiredis connection whose PUBLISHes are pipelined.
+ * non-blocking hiredis connection whose PUBLISHes (or FCALLs of
+ * wspubsub_publish) are pipelined.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -17,8 +18,8 @@
 
 struct conn pub;			/* the publisher */
 
-struct conn *
-raw_open(const char *user)
+static struct conn *
+raw_connect(const char *user, int history)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -34,9 +35,27 @@ raw_open(const char *user)
 	}
 	c->fd = c->rc->fd;
 	c->state = S_CONNECTING;
-	redisAppendCommand(c->rc, "SUBSCRIBE %s", user);
+	if (history)
+		redisAppendCommand(c->rc, "SUBSCRIBE %s {%s}#history", user,
+		    user);
+	else
+		redisAppendCommand(c->rc, "SUBSCRIBE %s", user);
 	conn_add(c, EPOLLIN | EPOLLOUT);
 	return c;
+}
+
+struct conn *
+raw_open(const char *user)
+{
+	return raw_connect(user, 0);
+}
+
+/* Also on the user's history channel (wspubsub.lua), where the function's
+ * messages come as "<id>\n<payload>". */
+struct conn *
+raw_open_history(const char *user)
+{
+	return raw_connect(user, 1);
 }
 
 static void
@@ -75,10 +94,10 @@ pub_reply(redisReply *r)
 	if (r->type == REDIS_REPLY_INTEGER) {
 		if (r->integer == 0)
 			ph.pub_zero++;
-	} else {
+	} else if (r->type != REDIS_REPLY_STRING) {	/* FCALL: the id */
 		if (ph.pub_errors++ == 0)
-			note("PUBLISH answered: %s", r->type ==
-			    REDIS_REPLY_ERROR ? r->str : "(not an integer)");
+			note("publisher answered: %s", r->type ==
+			    REDIS_REPLY_ERROR ? r->str : "(not a number or id)");
 	}
 }
 
@@ -145,6 +164,14 @@ pub_append(const char *chan, const void *p, size_t n)
 {
 	if (redisAppendCommand(pub.rc, "PUBLISH %s %b", chan, p, n) !=
 	    REDIS_OK)
+		die("redisAppendCommand failed");
+}
+
+void
+pub_append_fcall(const char *chan, const void *p, size_t n)
+{
+	if (redisAppendCommand(pub.rc, "FCALL wspubsub_publish 1 %s %b", chan,
+	    p, n) != REDIS_OK)
 		die("redisAppendCommand failed");
 }
 

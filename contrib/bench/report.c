@@ -73,7 +73,37 @@ struct figure fig[F_COUNT] = {
 	    T_NONE, 0, "", 0, 0, {0}, {0} },
 	[F_FO2_LOST] = { "fo2_lost", "5 fan-out 10000 lost", "%.0f",
 	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
+	/* 6: both sides through wspubsub, history / its baseline. */
+	[F_HL_P50] = { "hist_lat_p50", "6 history latency p50 (us)", "%.0f",
+	    T_RATIO_LE, 1.15, "<= 1.15x", 0, 0, {0}, {0} },
+	[F_HL_P99] = { "hist_lat_p99", "6 history latency p99 (us)", "%.0f",
+	    T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_HL_LOST] = { "hist_lat_lost", "6 history latency lost (of 2000)",
+	    "%.0f", T_ZERO, 0, "0", 0, 1, {0}, {0} },
+	[F_HLR_P50] = { "hist_lat_redis_p50", "6 Redis alone latency p50 (us)",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_HLR_P99] = { "hist_lat_redis_p99", "6 Redis alone latency p99 (us)",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_HT_RATE] = { "hist_tp_rate", "6 history throughput 64 B (msg/s)",
+	    "%.0f", T_RATIO_GE, 0.80, ">= 0.80x", 0, 0, {0}, {0} },
+	[F_HT_LOST] = { "hist_tp_lost", "6 history throughput lost (msgs)",
+	    "%.0f", T_ZERO, 0, "0", 0, 1, {0}, {0} },
+	[F_HC_RATE] = { "hist_calls_rate",
+	    "6 Redis alone calls/s, no subscriber", "%.0f", T_NONE, 0, "",
+	    0, 0, {0}, {0} },
+	[F_HR_P50] = { "hist_replay_p50", "6 replay 100 on connect p50 (us)",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_HR_P99] = { "hist_replay_p99", "6 replay 100 on connect p99 (us)",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_HR_PER] = { "hist_replay_per_msg",
+	    "6 replay, p50 cost per message (us)", "%.1f", T_NONE, 0, "",
+	    1, 1, {0}, {0} },
+	[F_HM_BYTES] = { "hist_mem_per_msg", "6 Redis used_memory/msg kept (B)",
+	    "%.0f", T_NONE, 0, "(payload 64B)", 0, 1, {0}, {0} },
 };
+
+/* The sides of figure 6. */
+static const char *const hist_name[2] = { "history", "baseline" };
 
 /* A phase could not complete: say so, mark the figures, go on. */
 void __attribute__((format(printf, 3, 4)))
@@ -81,7 +111,8 @@ phase_fail(int side, const int *figs, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "wsbench: FAILED (%s): ", side_name[side]);
+	fprintf(stderr, "wsbench: FAILED (%s): ", *figs >= 0 &&
+	    fig[*figs].label[0] == '6' ? hist_name[side] : side_name[side]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -135,7 +166,7 @@ print_table(const char *title)
 {
 	char a[32], b[32], r[32];
 	double ratio;
-	int i, misses = 0;
+	int i, misses = 0, sub = 0;
 	const char *v;
 
 	printf("\n%s\n", title);
@@ -147,6 +178,9 @@ print_table(const char *title)
 		const struct figure *f = &fig[i];
 		if (!strchr(only, f->label[0]))
 			continue;
+		if (f->label[0] == '6' && !sub++)
+			printf("%-38s %12s %12s %8s\n", "6: history against its baseline",
+			    hist_name[0], hist_name[1], "hist/base");
 		fmtv(a, sizeof(a), f, 0);
 		fmtv(b, sizeof(b), f, 1);
 		ratio = NAN;

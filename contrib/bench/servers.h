@@ -32,5 +32,6 @@ long	pss_kib(pid_t);
 int	ws_tree(int *nspare, long *pss);
 void	meminfo(long *avail, long *kobj);
 int	cpu_ms(pid_t, double *self, double *kids, double *faults);
+double	redis_info(const char *section, const char *field);
 
 #endif /* WSBENCH_SERVERS_H */

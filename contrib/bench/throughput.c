@@ -1,7 +1,8 @@
 /*
  * throughput.c -- figure 2: one connection, 64-byte PUBLISHes pipelined
  * in batches, at most a window of them published but not yet received.
- * It also checks their order and size.
+ * It also checks their order and size.  tp_run is also the history
+ * throughput (history.c), with FCALL wspubsub_publish.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -37,33 +38,34 @@ tp_msg(struct conn *c, const uint8_t *p, size_t n)
 	T.t_last = now_ns();
 }
 
+/*
+ * n messages to c, plain PUBLISHes or (fcall) FCALLs of wspubsub_publish,
+ * pipelined: figures f_rate and f_lost of the side (name in the notes).
+ */
 void
-fig_throughput(int side)
+tp_run(struct conn *c, int n, int fcall, int side, int f_rate, int f_lost,
+    const char *name)
 {
-	static const int figs[] = { F_TP_RATE, F_TP_LOST, -1 };
-	char head[128], *batch;
+	const int figs[] = { f_rate, f_lost, -1 };
+	char head[160], *batch;
 	size_t hlen, clen, blen;
-	struct conn *c;
 	int64_t t0 = 0, end, last_progress;
-	int sent = 0, i, last_got = 0, ok = 0;
+	int sent = 0, i, last_got = 0;
 
 	phase_reset();
 	memset(&T, 0, sizeof(T));
-	T.n = tp_n;
-	c = side_open(side, side ? "tp-raw" : "tp-ws");
-	end = now_ns() + 5 * SEC;
-	while (c->state != S_OPEN && ph.failed == 0 && now_ns() < end)
-		poll_once(5);
-	if (c->state != S_OPEN) {
-		phase_fail(side, figs, "throughput: connection not open: %s",
-		    ph.nerr ? ph.err : "timed out after 5 s");
-		goto out;
-	}
+	T.n = n;
 	cb_msg = tp_msg;
-	/* Preformatted PUBLISHes; the 10-digit sequence number is patched. */
-	hlen = (size_t)snprintf(head, sizeof(head),
-	    "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n", strlen(c->user),
-	    c->user, TP_SIZE);
+	/* Preformatted commands; the 10-digit sequence number is patched. */
+	if (fcall)
+		hlen = (size_t)snprintf(head, sizeof(head), "*5\r\n$5\r\n"
+		    "FCALL\r\n$16\r\nwspubsub_publish\r\n$1\r\n1\r\n"
+		    "$%zu\r\n%s\r\n$%d\r\n", strlen(c->user), c->user,
+		    TP_SIZE);
+	else
+		hlen = (size_t)snprintf(head, sizeof(head), "*3\r\n$7\r\n"
+		    "PUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n", strlen(c->user),
+		    c->user, TP_SIZE);
 	clen = hlen + TP_SIZE + 2;
 	batch = xrealloc(NULL, clen * TP_BATCH);
 	for (i = 0; i < TP_BATCH; i++) {
@@ -101,23 +103,42 @@ fig_throughput(int side)
 			last_progress = now_ns();
 		} else if (now_ns() - last_progress > 5 * SEC) {
 			note("throughput (%s): nothing received for 5 s; "
-			    "%d of %d received", side_name[side], T.got, T.n);
+			    "%d of %d received", name, T.got, T.n);
 			break;
 		}
 		if (now_ns() > end) {
 			note("throughput (%s): timed out after 60 s; %d of %d "
-			    "received", side_name[side], T.got, T.n);
+			    "received", name, T.got, T.n);
 			break;
 		}
 	}
-	ok = T.got > 0 && T.t_last > t0;
-	if (ok)
-		fig[F_TP_RATE].v[side] = T.got / ((T.t_last - t0) / 1e9);
-	fig[F_TP_LOST].v[side] = T.n - T.got;
+	cb_msg = NULL;
+	if (T.got > 0 && T.t_last > t0)
+		fig[f_rate].v[side] = T.got / ((T.t_last - t0) / 1e9);
+	fig[f_lost].v[side] = T.n - T.got;
 	if (T.disorder || T.badsize)
 		note("throughput (%s): %d out of order, %d of the wrong size",
-		    side_name[side], T.disorder, T.badsize);
+		    name, T.disorder, T.badsize);
 	free(batch);
-out:
+}
+
+void
+fig_throughput(int side)
+{
+	static const int figs[] = { F_TP_RATE, F_TP_LOST, -1 };
+	struct conn *c;
+	int64_t end;
+
+	phase_reset();
+	c = side_open(side, side ? "tp-raw" : "tp-ws");
+	end = now_ns() + 5 * SEC;
+	while (c->state != S_OPEN && ph.failed == 0 && now_ns() < end)
+		poll_once(5);
+	if (c->state != S_OPEN)
+		phase_fail(side, figs, "throughput: connection not open: %s",
+		    ph.nerr ? ph.err : "timed out after 5 s");
+	else
+		tp_run(c, tp_n, 0, side, F_TP_RATE, F_TP_LOST,
+		    side_name[side]);
 	close_all(&c, 1);
 }

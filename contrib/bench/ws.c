@@ -3,7 +3,9 @@
  * Sec-WebSocket-Key and a checked Sec-WebSocket-Accept, masked client
  * frames, and an incremental parser of the server's frames.  A server
  * frame that is masked, has RSV bits set or is fragmented fails the
- * connection.
+ * connection.  A wspubsub.v1 client (ws_open_v1) also checks that the
+ * subprotocol was selected and splits each message's header (id, event)
+ * from its payload.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,18 +98,19 @@ ws_send(struct conn *c, int op, const void *data, size_t len)
 		ws_flush(c);
 }
 
-struct conn *
-ws_open(const char *user)
+static struct conn *
+ws_connect(const char *user, int v1, const char *since)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	unsigned char raw[16], sha[SHA_DIGEST_LENGTH];
-	char key[32], cat[96], req[256];
+	char key[32], cat[96], req[512];
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1, n;
 
 	if (c == NULL)
 		die("out of memory");
 	c->kind = K_WS;
+	c->v1 = v1;
 	snprintf(c->user, sizeof(c->user), "%s", user);
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		die("RAND_bytes failed");
@@ -116,10 +119,14 @@ ws_open(const char *user)
 	    key);
 	SHA1((unsigned char *)cat, strlen(cat), sha);
 	EVP_EncodeBlock((unsigned char *)c->accept, sha, sizeof(sha));
-	n = snprintf(req, sizeof(req), "GET /?user=%s HTTP/1.1\r\n"
+	n = snprintf(req, sizeof(req), "GET /?user=%s%s%s HTTP/1.1\r\n"
 	    "Host: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-	    "Sec-WebSocket-Version: 13\r\n\r\n", user, ws_port, key);
+	    "Sec-WebSocket-Version: 13\r\n%s\r\n", user,
+	    since ? "&since=" : "", since ? since : "", ws_port, key,
+	    v1 ? "Sec-WebSocket-Protocol: wspubsub.v1\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(req))
+		die("handshake request too long");
 	obuf_put(c, req, (size_t)n);
 
 	if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
@@ -142,13 +149,26 @@ ws_open(const char *user)
 	return c;
 }
 
+struct conn *
+ws_open(const char *user)
+{
+	return ws_connect(user, 0, NULL);
+}
+
+struct conn *
+ws_open_v1(const char *user, const char *since)
+{
+	return ws_connect(user, 1, since);
+}
+
 /* The 101: returns the bytes of the head used, 0 while incomplete. */
 static size_t
 ws_head(struct conn *c, const uint8_t *d, size_t len)
 {
 	const char *p = memmem(d, len, "\r\n\r\n", 4), *line, *eol, *end;
 	static const char hname[] = "sec-websocket-accept:";
-	int ok = 0;
+	static const char pname[] = "sec-websocket-protocol:";
+	int ok = 0, proto = 0;
 
 	if (p == NULL) {
 		if (len > 8192)
@@ -172,9 +192,20 @@ ws_head(struct conn *c, const uint8_t *d, size_t len)
 			ok = (size_t)(eol - v) == strlen(c->accept) &&
 			    memcmp(v, c->accept, (size_t)(eol - v)) == 0;
 		}
+		if ((size_t)(eol - line) > sizeof(pname) - 1 &&
+		    strncasecmp(line, pname, sizeof(pname) - 1) == 0) {
+			const char *v = line + sizeof(pname) - 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			proto = eol - v == 11 && memcmp(v, "wspubsub.v1", 11) == 0;
+		}
 	}
 	if (!ok) {
 		conn_fail(c, "missing or wrong Sec-WebSocket-Accept");
+		return 0;
+	}
+	if (c->v1 && !proto) {
+		conn_fail(c, "subprotocol wspubsub.v1 not selected");
 		return 0;
 	}
 	c->state = S_OPEN;
@@ -183,6 +214,37 @@ ws_head(struct conn *c, const uint8_t *d, size_t len)
 	if (cb_open)
 		cb_open(c);
 	return (size_t)(p + 4 - (const char *)d);
+}
+
+/*
+ * A wspubsub.v1 message: "name: value\n" lines, a "\n" alone, the payload.
+ * Keeps the id and event in c; the payload's offset, or -1.
+ */
+static long
+v1_header(struct conn *c, const uint8_t *p, size_t n)
+{
+	const uint8_t *line = p, *end = p + n, *eol;
+	size_t len;
+
+	c->id[0] = c->event[0] = '\0';
+	while (line < end) {
+		if ((eol = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			return -1;
+		if (eol == line)
+			return eol + 1 - p;
+		len = (size_t)(eol - line);
+		if (len > 4 && memcmp(line, "id: ", 4) == 0 &&
+		    len - 4 < sizeof(c->id)) {
+			memcpy(c->id, line + 4, len - 4);
+			c->id[len - 4] = '\0';
+		} else if (len > 7 && memcmp(line, "event: ", 7) == 0 &&
+		    len - 7 < sizeof(c->event)) {
+			memcpy(c->event, line + 7, len - 7);
+			c->event[len - 7] = '\0';
+		}
+		line = eol + 1;
+	}
+	return -1;
 }
 
 /* Complete server frames in d: returns the bytes used. */
@@ -232,6 +294,16 @@ ws_frames(struct conn *c, const uint8_t *d, size_t len)
 				return off;
 			}
 			c->nmsg++;
+			if (c->v1) {
+				long hl = v1_header(c, f + h, (size_t)n);
+				if (hl < 0) {
+					conn_fail(c, "wspubsub.v1 message "
+					    "without a header");
+					return off;
+				}
+				h += (size_t)hl;
+				n -= (uint64_t)hl;
+			}
 			if (cb_msg)
 				cb_msg(c, f + h, (size_t)n);
 			break;

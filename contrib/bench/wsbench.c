@@ -40,7 +40,7 @@
 const char *const side_name[2] = { "wspubsub", "raw Redis subscriber" };
 
 const char *server_bin = "./wspubsub", *redis_bin = "redis-server";
-const char *only = "12345", *wrapper;
+const char *only = "123456", *wrapper;
 int keep_tmp, tp_n = TP_N;
 static const char *tsv_path;
 
@@ -51,7 +51,7 @@ usage(void)
 	    "usage: wsbench [-k] [-s server] [-r redis-server] [-o figures]\n"
 	    "               [-n throughput-msgs] [-t out.tsv] [-w wrapper]\n"
 	    "       wsbench -m run1.tsv run2.tsv ...\n"
-	    "  -o  figures to run, a subset of 12345 (default all)\n"
+	    "  -o  figures to run, a subset of 123456 (default all)\n"
 	    "  -w  command line put before the server's (e.g. valgrind ...)\n"
 	    "  -k  keep the temporary directory with the logs\n");
 	exit(2);
@@ -144,6 +144,11 @@ main(int argc, char **argv)
 			cr_alone(side);
 			fig_connrate(side);
 		}
+	/* Both sides through wspubsub: with history, then its baseline. */
+	if (strchr(only, '6')) {
+		note("6. history (wspubsub_publish, wspubsub.v1)");
+		fig_history();
+	}
 	/*
 	 * Raw first here: a "before" snapshot taken just after wspubsub's
 	 * 10,000 processes exit would see the kernel still freeing them.

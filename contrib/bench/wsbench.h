@@ -23,6 +23,12 @@
 #define OPEN_INFLIGHT	100	/* handshakes in flight while filling up */
 #define MEM_SETTLE_MS	3500	/* Redis frees idle query buffers after 2 s */
 #define SPARES		16	/* spare_children in the generated config */
+#define HIS_LAT_N	2000	/* history latency samples, each way */
+#define HIS_TP_N	100000	/* history throughput messages, each way */
+#define HIS_REPLAY	100	/* messages replayed on connect */
+#define HIS_CONN_N	100	/* replay connections, each way */
+#define HIS_MEM_CH	100	/* channels for the memory figure, */
+#define HIS_MEM_MSGS	100	/* messages each (the default history size) */
 
 #define MS		1000000LL	/* ns */
 #define SEC		(1000 * MS)
