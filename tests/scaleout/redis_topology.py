@@ -683,12 +683,14 @@ class Clients:
     """One raw upgraded connection per user name, all read by one selector.
     got[i] lists (monotonic time, payload) of the data frames user i
     received; closed[i] says why connection i ended (close code or
-    "EOF"); server pings are answered."""
+    "EOF"); server pings are answered.  open_kw go to open_ws_many
+    (headers, paths, expect, wave)."""
 
-    def __init__(self, port, users, timeout=60.0):
+    def __init__(self, port, users, timeout=60.0, **open_kw):
         self.users = list(users)
         self.index = {u: i for i, u in enumerate(self.users)}
-        self.conns = open_ws_many(port, self.users, timeout=timeout)
+        self.conns = open_ws_many(port, self.users, timeout=timeout,
+                                  **open_kw)
         self.got = [[] for _ in self.users]
         self.closed = {}
         self.sel = _selectors.DefaultSelector()
