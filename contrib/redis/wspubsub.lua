@@ -35,7 +35,16 @@
 -- (a message trimmed or never seen) from a history that is complete, and
 -- a history that was recreated from the one the client knew.
 --
-local VERSION = 1
+-- Another server.  Replication is asynchronous: a promoted replica may
+-- lack the last messages its master published, and going on from its
+-- newest id would issue those ids again, for other messages.  So each
+-- entry records the replication id of the server that wrote it (field
+-- r), and a server that finds another's (a failover, a restart, a slot
+-- migration) starts a new epoch, later than the old one, whose first
+-- entry names the newest entry it continues (field p): a client that
+-- had that one has missed nothing, one that had later ids is told gap.
+--
+local VERSION = 2
 local DEFAULT_SIZE, DEFAULT_TTL = 100, 300
 local MAX_SIZE, MAX_TTL = 1000000, 31536000
 
@@ -87,6 +96,28 @@ local function split_id(id)
 	return string.match(id, '^(%d+)-(%d+)$')
 end
 
+-- A field of a stream entry ({id, {name, value, ...}}), or nil.
+local function field(entry, name)
+	local f = entry[2]
+	for j = 1, #f, 2 do
+		if f[j] == name then
+			return f[j + 1]
+		end
+	end
+	return nil
+end
+
+-- This server's replication id: a new one after a promotion or restart.
+local function replication_id()
+	local info = redis.call('INFO', 'replication')
+	return string.match(info, 'master_replid:(%x+)') or ''
+end
+
+local function now_ms()
+	local t = redis.call('TIME')
+	return t[1] .. string.format('%03d', math.floor(t[2] / 1000))
+end
+
 local function publish(keys, args)
 	local name = name_of(keys)
 	local payload = args[1]
@@ -97,7 +128,8 @@ local function publish(keys, args)
 	    'history_size')
 	local ttl = whole_number(args[3], DEFAULT_TTL, MAX_TTL, 'history_ttl')
 
-	local epoch
+	local epoch, prev
+	local replid = replication_id()
 	local newest = redis.call('XREVRANGE', name, '+', '-', 'COUNT', 1)
 	if newest[1] then
 		epoch = split_id(newest[1][1])
@@ -105,11 +137,24 @@ local function publish(keys, args)
 	if not epoch then
 		-- A new history (or an emptied one): a new epoch.
 		redis.call('DEL', name)
-		local t = redis.call('TIME')
-		epoch = t[1] .. string.format('%03d', math.floor(t[2] / 1000))
+		epoch = now_ms()
+	elseif field(newest[1], 'r') ~= replid then
+		-- Written by another server, which may have gone further.
+		prev = newest[1][1]
+		local t = now_ms()
+		if tonumber(t) <= tonumber(epoch) then
+			t = string.format('%d', tonumber(epoch) + 1)
+		end
+		epoch = t
 	end
-	local id = redis.call('XADD', name, 'MAXLEN', size, epoch .. '-*',
-	    'd', payload)
+	local id
+	if prev then
+		id = redis.call('XADD', name, 'MAXLEN', size, epoch .. '-*',
+		    'd', payload, 'r', replid, 'p', prev)
+	else
+		id = redis.call('XADD', name, 'MAXLEN', size, epoch .. '-*',
+		    'd', payload, 'r', replid)
+	end
 	redis.call('EXPIRE', name, ttl)
 
 	if cluster_mode == nil then
@@ -128,15 +173,8 @@ local function flatten(entries, reversed)
 		first, last, step = #entries, 1, -1
 	end
 	for i = first, last, step do
-		local e = entries[i]
-		local payload = ''
-		for j = 1, #e[2], 2 do
-			if e[2][j] == 'd' then
-				payload = e[2][j + 1]
-			end
-		end
-		table.insert(out, e[1])
-		table.insert(out, payload)
+		table.insert(out, entries[i][1])
+		table.insert(out, field(entries[i], 'd') or '')
 	end
 	return out
 end
@@ -164,7 +202,7 @@ local function since(keys, args)
 		end
 		entries = redis.call('XRANGE', name, '-', '+', 'COUNT', max + 1)
 		status = select(2, split_id(entries[1][1])) == '0' and
-		    'recovered' or 'gap'
+		    not field(entries[1], 'p') and 'recovered' or 'gap'
 		if #entries > max then
 			status = 'gap'
 			entries = redis.call('XREVRANGE', name, '+', '-',
@@ -173,23 +211,21 @@ local function since(keys, args)
 		end
 	elseif newest_id == '' then
 		return {'gap', ''}	-- expired, lost or never written
-	elseif split_id(newest_id) ~= epoch then
-		-- Another history than the one the client knew: all of it is
-		-- new to the client, and what came before may be lost.
-		status = 'gap'
-		entries = redis.call('XREVRANGE', name, '+', '-', 'COUNT', max)
-		reversed = true
 	else
+		-- What follows the client's id, in its epoch or later ones (a
+		-- recreated history's epoch is later: all of it is new).
 		entries = redis.call('XRANGE', name, '(' .. from, '+', 'COUNT',
 		    max + 1)
 		if #entries == 0 then
 			status = from == newest_id and 'recovered' or 'gap'
 		else
 			-- Complete if the message right after the client's is
-			-- still held (trimming removes the oldest first).
+			-- still held (trimming removes the oldest first), or
+			-- the epoch that continues the client's id.
 			local next_id = epoch .. '-' ..
 			    string.format('%d', tonumber(n) + 1)
-			status = entries[1][1] == next_id and 'recovered' or
+			status = (entries[1][1] == next_id or
+			    field(entries[1], 'p') == from) and 'recovered' or
 			    'gap'
 			if #entries > max then
 				status = 'gap'

@@ -22,6 +22,12 @@ LIBRARY = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
 ID = re.compile(rb"^[0-9]+-[0-9]+$")
 
 
+def library_version():
+    with open(LIBRARY) as f:
+        m = re.search(r"(?m)^local VERSION = (\d+)$", f.read())
+    return int(m.group(1))
+
+
 def keyslot(name):
     """Redis Cluster's hash slot of a key or channel name."""
     b = name.encode()
@@ -149,6 +155,38 @@ def test_history_lies_in_the_channel_slot(redis_server):
         publish(r, "a}b", b"x")
 
 
+def test_history_written_by_another_server(redis_server):
+    # What a promoted replica finds: entries its old master wrote (another
+    # replication id), maybe not the last ones.  It must not issue their
+    # ids again: a new, later epoch, which says which id it continues.
+    r = redis_server.client()
+    load_library(r)
+    other = "0" * 40            # the old master's replication id
+    epoch = int(time.time() * 1000) + 60000     # and its clock ahead
+    old = [b"%d-%d" % (epoch, n) for n in range(2)]
+    for n, i in enumerate(old):
+        r.xadd("{gail}#history", {"d": "m%d" % n, "r": other}, id=i)
+    # The client had seen old[1] and a lost one after it, "<epoch>-2".
+    lost = b"%d-2" % epoch
+    new = [publish(r, "gail", b"n%d" % k) for k in range(3)]
+    assert [int(i.split(b"-")[1]) for i in new] == [0, 1, 2]
+    assert id_key(new[0]) > id_key(lost)
+    assert r.xrange("{gail}#history", new[0], new[0])[0][1][b"p"] == old[1]
+    assert since(r, "gail", old[1]) == (b"recovered", new[2], [
+        (new[0], b"n0"), (new[1], b"n1"), (new[2], b"n2")])
+    assert since(r, "gail", old[0])[:2] == (b"recovered", new[2])
+    assert since(r, "gail", lost) == (b"gap", new[2], [
+        (new[0], b"n0"), (new[1], b"n1"), (new[2], b"n2")])
+    assert since(r, "gail", new[1]) == (b"recovered", new[2],
+                                        [(new[2], b"n2")])
+    # Trimmed down to the new epoch: "0-0" cannot tell it is whole.
+    publish(r, "gail", b"n3", 4)
+    assert since(r, "gail", "0-0")[0] == b"gap"
+    # The same server goes on in the same epoch.
+    assert publish(r, "gail", b"n4").split(b"-")[0] == \
+        new[0].split(b"-")[0]
+
+
 # --- wspubsub with history ---------------------------------------------------
 
 T = 5.0                 # bound on every single wait
@@ -196,7 +234,8 @@ def numsub(r, channel):
 def test_library_loaded_at_start(server, redis_server):
     r = redis_server.client()
     wait_library(r)
-    wait_for(lambda: "loaded the wspubsub library (version 1)" in
+    wait_for(lambda: "loaded the wspubsub library (version %d)" %
+             library_version() in
              server.log(), T, what="the log line")
 
 
