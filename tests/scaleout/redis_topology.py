@@ -364,7 +364,7 @@ class RedisCluster:
     # -- topology changes --
 
     def migrate_slot(self, slot, dst_port, timeout=20.0, order="dst_first",
-                     pause=0.0):
+                     pause=0.0, keys_moved=None):
         """Move `slot` from its owner to master `dst_port` the way
         redis-cli --cluster reshard does, keys included.  Returns the old
         owner's port.
@@ -374,6 +374,9 @@ class RedisCluster:
         order="src_first": on the source first, then `pause` seconds with
         the destination still IMPORTING (the source redirects to the
         destination, the destination back to the source), then the rest.
+        keys_moved(): called once the keys are on the destination, before
+        either node is told the slot's new owner (the source MIGRATING,
+        the destination IMPORTING), as during a long migration.
         """
         src_port = self.slot_owner(slot)
         if src_port == dst_port:
@@ -391,6 +394,8 @@ class RedisCluster:
                 raise AssertionError("keys of slot %d not migrated" % slot)
             src.execute_command("MIGRATE", HOST, dst_port, "", 0, 5000,
                                 "REPLACE", "KEYS", *keys)
+        if keys_moved:
+            keys_moved()
         # destination first (it bumps its epoch), then source, then the
         # other masters, like redis-cli does -- or the source first
         first, second = (dst, src) if order == "dst_first" else (src, dst)
