@@ -881,8 +881,9 @@ def _read_command(f):
 class FakeClusterNode:
     """Answers CLUSTER SLOTS with `ranges` [(lo, hi, port)] (port None:
     this node), SSUBSCRIBE with ssubscribe(channel) -> raw reply bytes,
-    PING, ROLE, ASKING; anything else +OK.  self.commands lists every
-    command received, as tuples of str."""
+    PING, ROLE, ASKING; FCALL_RO wspubsub_since as for a channel without
+    history, FUNCTION LOAD as done; anything else +OK.  self.commands
+    lists every command received, as tuples of str."""
 
     def __init__(self, ranges=None, ssubscribe=None):
         self.port = free_port()
@@ -928,8 +929,18 @@ class FakeClusterNode:
                     _resp_bulk(HOST) + b":%d\r\n" % p + \
                     _resp_bulk(("%040x" % p)) + b"*0\r\n"
             return out
-        if name == "SSUBSCRIBE" and len(cmd) == 2:
+        if name == "SSUBSCRIBE" and len(cmd) >= 2:
+            # one error for the command; the history channel is in the
+            # same slot
             return self.ssubscribe(cmd[1])
+        if name == "FCALL_RO" and len(cmd) == 6 and \
+                cmd[1] == "wspubsub_since":
+            return b"*2\r\n" + _resp_bulk("gap" if cmd[4] else "none") + \
+                _resp_bulk("")
+        if name in ("FCALL", "FCALL_RO"):
+            return b"-ERR Function not found\r\n"
+        if name == "FUNCTION":
+            return _resp_bulk("wspubsub")
         if name == "PING":
             return b"+PONG\r\n"
         if name == "ROLE":
