@@ -107,9 +107,11 @@ history_order(const struct history_id *last, const struct history_id *m)
 		return m->n == last->n + 1 ? 0 : -1;
 	}
 	/*
-	 * Another history than last's (or none was known): in order only if
-	 * m is its first message.  An older history's message would have
-	 * come before: last's history expired after it.
+	 * Another epoch than last's (or none was known): in order only if
+	 * m is its first message.  Its history began after last's expired,
+	 * or goes on from it on a server that took over; either way this
+	 * connection has seen what came between (a resume asks the library,
+	 * which knows where an epoch goes on from).
 	 */
 	return m->n == 0 ? 0 : -1;
 }

@@ -5,9 +5,10 @@
  * A message published with wspubsub_publish reaches the children on a
  * channel of its own, "{<channel>}#history" (or "<channel>#history" when
  * the channel has a hash tag), as "<id>\n<payload>"; its id is
- * "<epoch>-<n>": the history's creation time in milliseconds and the
- * message's number in it, from 0.  This file parses those, and the reply
- * of wspubsub_since; it knows nothing of sockets.
+ * "<epoch>-<n>": the time in milliseconds when the history began (or
+ * another server took it over), with 6 digits that mark that server, and
+ * the message's number in that epoch, from 0.  This file parses those, and the reply of wspubsub_since; it
+ * knows nothing of sockets.
  */
 #ifndef CHILD_HISTORY_H
 #define CHILD_HISTORY_H

@@ -16,6 +16,9 @@
  * ids are then handed out in order, once: the replay first, a live one
  * already replayed is skipped, and one that shows a hole behind it
  * (SUB_HOLE) asks the caller to subscribe again from the last id.
+ * While a slot migrates, the old owner takes SSUBSCRIBE but redirects
+ * wspubsub_since once the stream has moved: the child then asks the
+ * node named, and keeps listening where SPUBLISH is served.
  *
  * The connection is blocking, but the loop reads from it only after
  * poll(2) reported it readable, so a read never waits.
@@ -51,6 +54,7 @@ struct sub {
 	int			 sharded;	/* SSUBSCRIBE, not SUBSCRIBE */
 	char			*buf;		/* unparsed bytes: [start, end) */
 	size_t			 cap, start, end;
+	int			 own_buf;	/* never shared_buf */
 	size_t			 need;		/* length of the reply at start */
 	char			 err[128];
 	/* How every message on our channel starts, up to the payload. */
@@ -69,6 +73,8 @@ struct sub {
 	struct history_id	 replay_last;	/* newest once replayed */
 	char			 last_str[HISTORY_ID_MAX + 1];
 	char			 since_err[128];	/* its error reply */
+	int			 since_moved;	/* it was -MOVED (1), -ASK (2) */
+	struct redis_addr	 since_to;	/* to there */
 };
 
 /*
@@ -304,7 +310,8 @@ make_room(struct sub *s)
 
 	if (used == 0) {
 		s->start = s->end = 0;
-		if (s->buf != shared_buf) {	/* the large reply is gone */
+		/* The large reply is gone (a buffer of its own stays). */
+		if (s->buf != shared_buf && !s->own_buf) {
 			free(s->buf);
 			s->buf = shared_buf;
 			s->cap = sizeof(shared_buf);
@@ -430,7 +437,7 @@ subscribed(struct sub *s, int sharded, const char *channel)
 /*
  * Write [ASKING] FCALL_RO wspubsub_since, then [ASKING] (S)SUBSCRIBE to
  * the channel and its history channel, in one write; without history
- * just the subscription.
+ * just the subscription, without subscribe just wspubsub_since.
  */
 static int
 send_subscribe(struct sub *s, const struct child_conf *conf,
@@ -453,9 +460,11 @@ send_subscribe(struct sub *s, const struct child_conf *conf,
 	}
 	if (s->hname[0] != '\0')
 		sub[2] = s->hname;
-	if (asking)
-		rc |= append_command(s, &buf, &len, 1, ask);
-	rc |= append_command(s, &buf, &len, 3, sub);
+	if (subscribe != NULL) {
+		if (asking)
+			rc |= append_command(s, &buf, &len, 1, ask);
+		rc |= append_command(s, &buf, &len, 3, sub);
+	}
 	if (rc == 0)
 		rc = send_all(s, buf, len);
 	free(buf);
@@ -471,6 +480,7 @@ static int
 read_since(struct sub *s, const struct child_conf *conf)
 {
 	int64_t deadline = now_ms() + conf->redis_connect_timeout;
+	unsigned int slot;
 	ssize_t n;
 
 	for (;;) {
@@ -490,6 +500,11 @@ read_since(struct sub *s, const struct child_conf *conf)
 		snprintf(s->since_err, sizeof(s->since_err), "%.*s",
 		    (int)(s->since.error_len > 100 ? 100 :
 		    s->since.error_len), s->since.error);
+		s->since_moved = cluster_redirect(s->since.error,
+		    s->since.error_len, &slot, &s->since_to);
+		if (s->since_moved && s->since_to.host[0] == '\0')
+			strlcpy(s->since_to.host, s->addr.host,
+			    sizeof(s->since_to.host));
 		s->start += (size_t)n;
 		return 0;
 	}
@@ -577,6 +592,7 @@ prepare(struct sub *s, const char *hname, const struct history_id *from)
 	}
 	s->resume = -1;
 	s->since_err[0] = '\0';
+	s->since_moved = 0;
 	history_reply_free(&s->since);
 	free(s->since_buf);
 	s->since_buf = NULL;
@@ -603,6 +619,61 @@ confirmed(struct sub *s, const struct child_conf *conf, const char *kind,
 		return 0;
 	reply_error(err, errlen, kind, s, &r2);
 	return -1;
+}
+
+/*
+ * The subscription stands but wspubsub_since was redirected: the slot is
+ * migrating, and its old owner serves SSUBSCRIBE (and SPUBLISH) until
+ * the end but no longer holds the stream.  Ask the node named, on a
+ * connection and a buffer of its own (s may hold unread messages), and
+ * take its answer as s's own.  What the function publishes there comes
+ * in the replay once the migration ends the subscription.
+ */
+static int
+since_elsewhere(struct sub *s, const struct child_conf *conf,
+    const char *channel, char *err, size_t errlen)
+{
+	struct sub *t;
+	int asking = s->since_moved == 2, rc = -1;
+
+	if ((t = sub_dial(conf, &s->since_to, err, errlen)) == NULL)
+		return -1;
+	if ((t->buf = malloc(BUF_SIZE)) == NULL) {
+		t->buf = shared_buf;
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	t->cap = BUF_SIZE;
+	t->own_buf = 1;
+	prepare(t, s->hname, &s->last);
+	if (send_subscribe(t, conf, NULL, channel, asking) == -1 ||
+	    (asking && asked(t, conf) == -1) || read_since(t, conf) == -1) {
+		snprintf(err, errlen, "%s: wspubsub_since: %s", t->node,
+		    sub_error(t));
+		goto done;
+	}
+	if (t->since_moved) {
+		snprintf(err, errlen, "%s: wspubsub_since: %s", t->node,
+		    t->since_err);
+		goto done;
+	}
+	/* Another error is s's to report, as if s had got it. */
+	strlcpy(s->since_err, t->since_err, sizeof(s->since_err));
+	s->since_moved = 0;
+	rc = 0;
+	if (s->since_err[0] != '\0')
+		goto done;
+	s->since = t->since;
+	s->since_buf = t->since_buf;
+	s->resume = t->resume;
+	s->last = t->last;
+	s->replay_last = t->replay_last;
+	strlcpy(s->last_str, t->last_str, sizeof(s->last_str));
+	memset(&t->since, 0, sizeof(t->since));
+	t->since_buf = NULL;
+done:
+	sub_close(t, NULL);
+	return rc;
 }
 
 /*
@@ -644,6 +715,9 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 			return fail(sp, err, errlen);
 		if (confirmed(*sp, conf, "ssubscribe", &r, err, errlen) == 0) {
 			subscribed(*sp, 1, channel);
+			if ((*sp)->since_moved && since_elsewhere(*sp, conf,
+			    channel, err, errlen) == -1)
+				return fail(sp, err, errlen);
 			return 0;
 		}
 		if (err[0] != '\0')

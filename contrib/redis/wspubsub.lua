@@ -38,7 +38,7 @@
 -- master does not give out again the id of a message the old one lost
 -- (unless both drew the same mark: one chance in a million).
 --
-local VERSION = 1
+local VERSION = 2
 local DEFAULT_SIZE, DEFAULT_TTL = 100, 300
 local MAX_SIZE, MAX_TTL = 1000000, 31536000
 

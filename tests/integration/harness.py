@@ -468,11 +468,15 @@ class FrameReader:
         return out
 
 
-def open_ws_many(port, users, src=None, timeout=30.0, wave=200):
+def open_ws_many(port, users, src=None, timeout=30.0, wave=200,
+                 headers=None, paths=None, expect=None):
     """Upgrade one raw connection per user, up to `wave` handshakes in
     flight at once, all in this thread.  Returns [(socket, FrameReader)]
     in the order of users (sockets left non-blocking).  Bounded by
-    timeout; fails on any answer but 101."""
+    timeout; fails on any answer but 101.  headers: extra request
+    headers for all; paths: each user's request path (default
+    "/?user=NAME"); expect: bytes every 101 head must contain (compared
+    in lowercase, e.g. the selected subprotocol)."""
     end = time.monotonic() + timeout
     result = [None] * len(users)
     sel = _selectors.DefaultSelector()
@@ -486,8 +490,8 @@ def open_ws_many(port, users, src=None, timeout=30.0, wave=200):
                 if src:
                     s.bind((src, 0))
                 s.connect_ex(("127.0.0.1", port))
-                pending[s] = [nxt, raw_request("/?user=%s" % users[nxt]),
-                              b""]
+                path = paths[nxt] if paths else "/?user=%s" % users[nxt]
+                pending[s] = [nxt, raw_request(path, headers), b""]
                 sel.register(s, _selectors.EVENT_WRITE)
                 nxt += 1
             left = end - time.monotonic()
@@ -521,6 +525,9 @@ def open_ws_many(port, users, src=None, timeout=30.0, wave=200):
                     if status_of(head) != 101:
                         raise AssertionError("no 101 for %s: %r"
                                              % (users[st[0]], head))
+                    if expect and expect.lower() not in head.lower():
+                        raise AssertionError("no %r in the 101 for %s: %r"
+                                             % (expect, users[st[0]], head))
                     sel.unregister(s)
                     del pending[s]
                     result[st[0]] = (s, FrameReader(rest))

@@ -23,6 +23,12 @@ LIBRARY = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
 ID = re.compile(rb"^[0-9]+-[0-9]+$")
 
 
+def library_version():
+    with open(LIBRARY) as f:
+        m = re.search(r"(?m)^local VERSION = (\d+)$", f.read())
+    return int(m.group(1))
+
+
 def keyslot(name):
     """Redis Cluster's hash slot of a key or channel name."""
     b = name.encode()
@@ -168,6 +174,36 @@ def test_history_lies_in_the_channel_slot(redis_server):
         publish(r, "a}b", b"x")
 
 
+def test_history_written_by_another_server(redis_server):
+    # What a promoted replica finds: entries its old master wrote (another
+    # server's mark at the end of the epoch), maybe not the last ones.  It
+    # must not issue their ids again: a new, later epoch.
+    r = redis_server.client()
+    load_library(r)
+    # The old master's epoch: its clock ahead, its mark not ours.
+    ms = int(time.time() * 1000) + 60000
+    mark = "000001" if publish(r, "probe", b"x").split(b"-")[0][-6:] != \
+        b"000001" else "000002"
+    old = [b"%d%s-%d" % (ms, mark.encode(), n) for n in range(2)]
+    for n, i in enumerate(old):
+        r.xadd("{gail}#history", {"d": "m%d" % n}, id=i)
+    # The client had seen old[1] and a lost one after it.
+    lost = b"%d%s-2" % (ms, mark.encode())
+    new = [publish(r, "gail", b"n%d" % k) for k in range(3)]
+    assert [int(i.split(b"-")[1]) for i in new] == [0, 1, 2]
+    assert id_key(new[0]) > id_key(lost)
+    assert since(r, "gail", old[1]) == (b"recovered", new[2], [
+        (new[0], b"n0"), (new[1], b"n1"), (new[2], b"n2")])
+    assert since(r, "gail", old[0])[:2] == (b"recovered", new[2])
+    assert since(r, "gail", lost) == (b"gap", new[2], [
+        (new[0], b"n0"), (new[1], b"n1"), (new[2], b"n2")])
+    assert since(r, "gail", new[1]) == (b"recovered", new[2],
+                                        [(new[2], b"n2")])
+    # The same server goes on in the same epoch.
+    assert publish(r, "gail", b"n3").split(b"-")[0] == \
+        new[0].split(b"-")[0]
+
+
 # --- wspubsub with history ---------------------------------------------------
 
 T = 5.0                 # bound on every single wait
@@ -215,7 +251,8 @@ def numsub(r, channel):
 def test_library_loaded_at_start(server, redis_server):
     r = redis_server.client()
     wait_library(r)
-    wait_for(lambda: "loaded the wspubsub library (version 1)" in
+    wait_for(lambda: "loaded the wspubsub library (version %d)" %
+             library_version() in
              server.log(), T, what="the log line")
 
 
@@ -237,7 +274,8 @@ def test_library_loaded_again_on_sighup(server, redis_server):
              T, what="three loads in the log")
     # The same version again: kept, and the log says so.
     server.signal(signal.SIGHUP)
-    wait_for(lambda: "has the wspubsub library (version 1 or later)" in
+    wait_for(lambda: "has the wspubsub library (version %d or later)"
+             % library_version() in
              server.log(), T, what="the log")
 
 

@@ -364,7 +364,7 @@ class RedisCluster:
     # -- topology changes --
 
     def migrate_slot(self, slot, dst_port, timeout=20.0, order="dst_first",
-                     pause=0.0):
+                     pause=0.0, keys_moved=None):
         """Move `slot` from its owner to master `dst_port` the way
         redis-cli --cluster reshard does, keys included.  Returns the old
         owner's port.
@@ -374,6 +374,9 @@ class RedisCluster:
         order="src_first": on the source first, then `pause` seconds with
         the destination still IMPORTING (the source redirects to the
         destination, the destination back to the source), then the rest.
+        keys_moved(): called once the keys are on the destination, before
+        either node is told the slot's new owner (the source MIGRATING,
+        the destination IMPORTING), as during a long migration.
         """
         src_port = self.slot_owner(slot)
         if src_port == dst_port:
@@ -391,6 +394,8 @@ class RedisCluster:
                 raise AssertionError("keys of slot %d not migrated" % slot)
             src.execute_command("MIGRATE", HOST, dst_port, "", 0, 5000,
                                 "REPLACE", "KEYS", *keys)
+        if keys_moved:
+            keys_moved()
         # destination first (it bumps its epoch), then source, then the
         # other masters, like redis-cli does -- or the source first
         first, second = (dst, src) if order == "dst_first" else (src, dst)
@@ -683,12 +688,14 @@ class Clients:
     """One raw upgraded connection per user name, all read by one selector.
     got[i] lists (monotonic time, payload) of the data frames user i
     received; closed[i] says why connection i ended (close code or
-    "EOF"); server pings are answered."""
+    "EOF"); server pings are answered.  open_kw go to open_ws_many
+    (headers, paths, expect, wave)."""
 
-    def __init__(self, port, users, timeout=60.0):
+    def __init__(self, port, users, timeout=60.0, **open_kw):
         self.users = list(users)
         self.index = {u: i for i, u in enumerate(self.users)}
-        self.conns = open_ws_many(port, self.users, timeout=timeout)
+        self.conns = open_ws_many(port, self.users, timeout=timeout,
+                                  **open_kw)
         self.got = [[] for _ in self.users]
         self.closed = {}
         self.sel = _selectors.DefaultSelector()
@@ -874,8 +881,9 @@ def _read_command(f):
 class FakeClusterNode:
     """Answers CLUSTER SLOTS with `ranges` [(lo, hi, port)] (port None:
     this node), SSUBSCRIBE with ssubscribe(channel) -> raw reply bytes,
-    PING, ROLE, ASKING; anything else +OK.  self.commands lists every
-    command received, as tuples of str."""
+    PING, ROLE, ASKING; FCALL_RO wspubsub_since as for a channel without
+    history, FUNCTION LOAD as done; anything else +OK.  self.commands
+    lists every command received, as tuples of str."""
 
     def __init__(self, ranges=None, ssubscribe=None):
         self.port = free_port()
@@ -921,8 +929,18 @@ class FakeClusterNode:
                     _resp_bulk(HOST) + b":%d\r\n" % p + \
                     _resp_bulk(("%040x" % p)) + b"*0\r\n"
             return out
-        if name == "SSUBSCRIBE" and len(cmd) == 2:
+        if name == "SSUBSCRIBE" and len(cmd) >= 2:
+            # one error for the command; the history channel is in the
+            # same slot
             return self.ssubscribe(cmd[1])
+        if name == "FCALL_RO" and len(cmd) == 6 and \
+                cmd[1] == "wspubsub_since":
+            return b"*2\r\n" + _resp_bulk("gap" if cmd[4] else "none") + \
+                _resp_bulk("")
+        if name in ("FCALL", "FCALL_RO"):
+            return b"-ERR Function not found\r\n"
+        if name == "FUNCTION":
+            return _resp_bulk("wspubsub")
         if name == "PING":
             return b"+PONG\r\n"
         if name == "ROLE":
