@@ -25,7 +25,9 @@ export const PROTOCOL = "wspubsub.v1";
 // wrong (1008: a bad user name or since, an expired token).
 const FINAL_CODES = new Set([1008]);
 // HTTP answers that say the same of the handshake.  A browser does not
-// show them (a refused handshake looks like 1006); Node's ws package does.
+// show them: a refused handshake (400, 401, 403) looks like a server that
+// is down (1006), so in a browser the client keeps retrying, with its
+// backoff, until close(); Node's ws package names the status.
 const FINAL_STATUS = /\b(400|401|403)\b/;
 
 const decoder = new TextDecoder("utf-8");

@@ -348,6 +348,36 @@ def test_recover_after_reconnect(server, redis_server):
     assert m["wspubsub_history_gaps_total"] == 0
 
 
+def test_recover_with_a_token(make_server, redis_server):
+    # With JWT authentication the token names the user; since works the
+    # same way.
+    import base64
+    import hashlib
+    import hmac
+
+    def b64u(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    secret = "history-test-secret"
+    now = int(time.time())
+    signing = b64u(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + \
+        "." + b64u(json.dumps({"sub": "lea", "iat": now,
+                               "exp": now + 300}).encode())
+    token = signing + "." + b64u(hmac.new(
+        secret.encode(), signing.encode(), hashlib.sha256).digest())
+    w = make_server(jwt_secret=secret)
+    r = redis_server.client()
+    wait_library(r)
+    ids = [publish(r, "lea", "l%d" % k) for k in range(3)]
+
+    async def go():
+        async with connect(w, "/?token=%s&since=%s"
+                           % (token, ids[0].decode())) as ws:
+            assert await recv(ws) == "event: recovered\n\n"
+            assert [parse(await recv(ws))[0][b"id"] for _ in ids[1:]] == \
+                ids[1:]
+    arun(go())
+
+
 def test_recover_with_identify_message(server, redis_server):
     r = redis_server.client()
     wait_library(r)
