@@ -790,6 +790,20 @@ history_off(int *flag, const char *why)
 	    "channels, allow &{PREFIX* too", why);
 }
 
+/* An error that says "not now" (loading, failing over), not "never". */
+static int
+transient(const char *e)
+{
+	static const char *const now[] = { "LOADING", "BUSY", "TRYAGAIN",
+	    "CLUSTERDOWN", "MASTERDOWN", "READONLY" };
+	size_t i;
+
+	for (i = 0; i < sizeof(now) / sizeof(now[0]); i++)
+		if (strncmp(e, now[i], strlen(now[i])) == 0)
+			return 1;
+	return 0;
+}
+
 int
 sub_subscribe(struct sub **sp, const struct child_conf *conf,
     const char *channel, const struct history_id *from, char *err,
@@ -811,6 +825,14 @@ sub_subscribe(struct sub **sp, const struct child_conf *conf,
 	}
 	if (!use || (*sp)->since_err[0] == '\0')
 		return 0;
+	if (transient((*sp)->since_err)) {
+		/* Redis is starting or failing over: try again later. */
+		snprintf(err, errlen, "%s: wspubsub_since: %s", (*sp)->node,
+		    (*sp)->since_err);
+		sub_close(*sp, NULL);
+		*sp = NULL;
+		return -1;
+	}
 	memset(&(*sp)->last, 0, sizeof((*sp)->last));	/* nothing to go by */
 	if (strncmp((*sp)->since_err, "ERR Function not found", 22) != 0) {
 		history_off(&since_off, (*sp)->since_err);
