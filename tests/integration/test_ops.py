@@ -1016,12 +1016,31 @@ def test_metrics_allow(make_server):
 
 # --- SIGHUP: listen addresses ---------------------------------------------------
 
-def refused(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return False
-    except ConnectionRefusedError:
-        return True
+def listens_on(pid, port):
+    """Whether process pid holds a listening TCP socket on port (IPv4 or
+    IPv6).  Unlike a refused connect, this does not depend on whether some
+    other process took the port once it was free."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    lport = int(fields[1].rsplit(":", 1)[1], 16)
+                    if lport == port and fields[3] == "0A" and \
+                            fields[9] in inodes:
+                        return True
+        except OSError:
+            pass
+    return False
 
 
 def test_sighup_listen_add_remove(make_server, redis_server):
@@ -1035,7 +1054,8 @@ def test_sighup_listen_add_remove(make_server, redis_server):
     wait_for(lambda: "configuration reloaded" in w.log(), what="reload")
     assert "no longer listening on 127.0.0.1:%d" % old in w.log()
     assert "listening on 127.0.0.1:%d" % new in w.log()
-    assert refused(old)
+    assert not listens_on(w.pid, old)
+    assert listens_on(w.pid, new)
     s2, rest2 = open_ws(new, "bob")
     r = redis_server.client()
     assert publish_until(r, "alice", "still here") == 1
