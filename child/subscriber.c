@@ -840,15 +840,22 @@ sub_subscribe(struct sub **sp, const struct child_conf *conf,
 	}
 	/*
 	 * Redis lost the library (a restart without its data): load it on
-	 * a connection of its own, then subscribe again for the replay.
+	 * a connection of its own (on every master of a cluster), then
+	 * subscribe again for the replay.
 	 */
-	if ((loader = sub_connect(conf, why, sizeof(why))) == NULL ||
+	if (conf->redis_cluster) {
+		if (sub_install_library(conf) == -1) {
+			history_off(&since_off, "the library could not be "
+			    "loaded on every cluster master");
+			return 0;
+		}
+	} else if ((loader = sub_connect(conf, why, sizeof(why))) == NULL ||
 	    sub_load_library(loader, &loaded, why, sizeof(why)) == -1) {
 		sub_close(loader, NULL);
 		history_off(&since_off, why);
 		return 0;
-	}
-	sub_close(loader, NULL);
+	} else
+		sub_close(loader, NULL);
 	sub_close(*sp, NULL);
 	*sp = NULL;
 	return subscribe(sp, conf, channel, hname, from, err, errlen);
