@@ -431,9 +431,10 @@ deliver(struct client *c)
 			if (c->v1 && id != NULL)
 				hlen = (size_t)snprintf(head, sizeof(head),
 				    "id: %s\n\n", id);
-			else if (c->v1)
-				hlen = (size_t)snprintf(head, sizeof(head),
-				    "\n");
+			else if (c->v1) {
+				head[0] = '\n';	/* a plain PUBLISH */
+				hlen = 1;
+			}
 			op = ws_utf8_valid((const uint8_t *)payload, len) ?
 			    WS_OP_TEXT : WS_OP_BINARY;
 			if (hlen + len <= COPY_MAX)
