@@ -105,6 +105,8 @@ static const struct key keys[] = {
 	{ "max_connections_per_ip", K_INT, N(max_connections_per_ip),
 	    0, 1000000 },
 	{ "spare_children", K_INT, N(spare_children), 0, 1000 },
+	{ "max_clients_per_child", K_INT, N(max_clients_per_child), 1,
+	    1000000 },
 	{ "max_message_size", K_SIZE, N(child.max_message_size), 1,
 	    1LL << 30 },
 	{ "handshake_timeout", K_DURATION, N(child.handshake_timeout),
@@ -369,6 +371,7 @@ conf_init(struct conf *c)
 	c->max_connections = UNSET;
 	c->max_connections_per_ip = UNSET;
 	c->spare_children = UNSET;
+	c->max_clients_per_child = UNSET;
 	c->shutdown_timeout = UNSET;
 	c->log_level = UNSET;
 	c->child.redis_port = UNSET;
@@ -405,6 +408,7 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->max_connections, 1024);
 	DEFAULT(c->max_connections_per_ip, 0);
 	DEFAULT(c->spare_children, 4);
+	DEFAULT(c->max_clients_per_child, 1);
 	DEFAULT(c->shutdown_timeout, 10000);
 	DEFAULT(c->log_level, LOG_LEVEL_INFO);
 	if (c->child.redis_host[0] == '\0')
@@ -925,6 +929,7 @@ conf_print(const struct conf *c, FILE *f)
 	fprintf(f, "max_connections %d\n", c->max_connections);
 	fprintf(f, "max_connections_per_ip %d\n", c->max_connections_per_ip);
 	fprintf(f, "spare_children %d\n", c->spare_children);
+	fprintf(f, "max_clients_per_child %d\n", c->max_clients_per_child);
 	fprintf(f, "max_message_size %zu\n", cc->max_message_size);
 	print_duration(f, "handshake_timeout", cc->handshake_timeout);
 	print_duration(f, "identify_timeout", cc->identify_timeout);
