@@ -4,7 +4,8 @@
 #   make run        install what is missing (as root), start a private
 #                   redis-server if none answers, run with wspubsub.conf
 #   make test       unit tests, then integration and conformance tests
-#                   against the plain and the ASan+UBSan build
+#                   against the plain and the ASan+UBSan build, over TLS,
+#                   and with reused children (max_clients_per_child 1000)
 #   make asan       build ./wspubsub-asan
 #   make scaleout   HAProxy, Redis Cluster and Sentinel tests (tests/scaleout/)
 #   make stress     long abuse, leak and load runs (tests/stress/)
@@ -111,11 +112,13 @@ integration: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB_TLS=1 WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
+	WSPUBSUB_REUSE=1000 WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
 
 # RFC 6455 conformance (Autobahn-style case groups), black-box.
 conformance: wspubsub wspubsub-asan
 	WSPUBSUB=./wspubsub $(PYTHON) tests/conformance/run.py
 	WSPUBSUB=./wspubsub-asan $(PYTHON) tests/conformance/run.py
+	WSPUBSUB_REUSE=1000 WSPUBSUB=./wspubsub-asan $(PYTHON) tests/conformance/run.py
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
 	@mkdir -p $(dir $@)

@@ -61,11 +61,13 @@ origin_allowed(const struct child_conf *conf, const char *origin)
 	return 0;
 }
 
-int
-auth_check(const struct child_conf *conf, const struct ws_request *req,
+/* The token, copied out of the query: wiped once checked. */
+static char	token[JWT_MAX_LEN + 1];
+
+static int
+check(const struct child_conf *conf, const struct ws_request *req,
     const char *peer, char *user, size_t usersize, int64_t *expires)
 {
-	static char token[JWT_MAX_LEN + 1];
 	struct jwt_keys keys;
 	struct jwt_policy policy;
 	struct jwt_claims claims;
@@ -126,4 +128,15 @@ auth_check(const struct child_conf *conf, const struct ws_request *req,
 	}
 	log_debug("%s: auth: token for %s", peer, claims.sub);
 	return 0;
+}
+
+int
+auth_check(const struct child_conf *conf, const struct ws_request *req,
+    const char *peer, char *user, size_t usersize, int64_t *expires)
+{
+	int r;
+
+	r = check(conf, req, peer, user, usersize, expires);
+	explicit_bzero(token, strnlen(token, sizeof(token)));
+	return r;
 }

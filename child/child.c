@@ -203,16 +203,19 @@ redis_open(struct client *c)
 	return fresh ? -1 : redis_open(c);
 }
 
+static struct ws_request req;	/* static: too large for the stack */
+
 /* From request to 101.  Returns 0 when upgraded, -1 when refused. */
 static int
-upgrade(struct client *c)
+upgrade(struct client *c, char *head, size_t *lenp)
 {
-	static struct ws_request req;
-	char head[WS_HEAD_MAX], since[HISTORY_ID_MAX + 1];
+	char since[HISTORY_ID_MAX + 1];
 	size_t len, hlen;
 	int r, status;
 
-	if ((r = http_read_head(&c->http, head, &len, &hlen)) == 431)
+	r = http_read_head(&c->http, head, &len, &hlen);
+	*lenp = len;
+	if (r == 431)
 		return refuse(c, 431, "request head too large");
 	if (r != 0) {
 		stats_fail(FAIL_TIMEOUT);
@@ -271,6 +274,25 @@ upgrade(struct client *c)
 	return 0;
 }
 
+/*
+ * The request head is read into a buffer on the stack; a child that
+ * will serve another client wipes it, and the parsed copy, at once.
+ */
+static int
+handshake(struct client *c)
+{
+	char head[WS_HEAD_MAX];
+	size_t len = 0;
+	int r;
+
+	r = upgrade(c, head, &len);
+	if (c->again) {
+		explicit_bzero(head, len);
+		explicit_bzero(&req, sizeof(req));
+	}
+	return r;
+}
+
 /* TLS handshake under the handshake deadline: 0, or -1 to drop. */
 static int
 tls_accept(struct client *c)
@@ -304,10 +326,11 @@ tls_accept(struct client *c)
  * names replaces the proxy's own, unless it is the proxy's own connection
  * (a health check: LOCAL or UNKNOWN).
  */
+static char real[PEER_MAX];	/* the client's address, once read */
+
 static int
 proxy_read(struct client *c)
 {
-	static char real[PEER_MAX];
 	uint8_t buf[PROXY_V2_MAX];
 	size_t have = 0;
 	ssize_t n, take;
@@ -354,27 +377,73 @@ proxy_read(struct client *c)
 	return 0;
 }
 
+/*
+ * Static, so that it starts zeroed without a memset that would dirty its
+ * buffers' pages before they are used; a child that serves another client
+ * zeroes it again when one is over (client_wipe).
+ */
+static struct client current;
+
+/*
+ * Everything the client left, before the next one: its bytes in the
+ * buffers (cleared, then freed), its TLS state (freed by io_free before
+ * this), its user, token, counters and address.
+ */
+static void
+client_wipe(void)
+{
+	struct client *c = &current;
+
+	if (c->out.data != NULL)
+		explicit_bzero(c->out.data, c->out.cap);
+	free(c->out.data);
+	if (c->parser.msg != NULL)
+		explicit_bzero(c->parser.msg, c->parser.msg_cap);
+	ws_parser_free(&c->parser);
+	explicit_bzero(c, sizeof(*c));
+	explicit_bzero(real, sizeof(real));
+}
+
+/*
+ * A child may serve another client only after a close that the client
+ * started and both sides completed (one the server started says
+ * something went wrong: a protocol error, a lost Redis, a timeout), with
+ * its Redis connection kept clean (sub_release), and while not asked to
+ * stop.
+ */
+static int
+keep_redis(void)
+{
+	struct client *c = &current;
+
+	if (!c->again || !c->clean || child_stop || c->redis.sub == NULL ||
+	    c->closed_by == NULL || strcmp(c->closed_by, "client") != 0)
+		return 0;
+	if (sub_release(&c->redis.sub, c->conf, c->channel) == -1)
+		return 0;
+	prepared = c->redis.sub;
+	c->redis.sub = NULL;
+	return 1;
+}
+
 int
 child_serve(const struct child_conf *conf, int fd, const char *peer,
     int how)
 {
-	/*
-	 * Static and served once per process, so it starts zeroed without a
-	 * memset that would dirty its buffers' pages before they are used.
-	 */
-	static struct client c;
-	int one = 1, flags;
+	struct client *c = &current;
+	int one = 1, flags, again;
 	int64_t ms;
 
-	c.conf = conf;
-	c.fd = fd;
-	c.io.fd = fd;
-	c.peer = peer;
-	c.started = now_ms();
-	signals_init(&c.waitmask);
-	c.http.io = &c.io;
-	c.http.waitmask = &c.waitmask;
-	c.http.deadline = c.started + conf->handshake_timeout;
+	c->again = (how & CHILD_AGAIN) != 0;
+	c->conf = conf;
+	c->fd = fd;
+	c->io.fd = fd;
+	c->peer = peer;
+	c->started = now_ms();
+	signals_init(&c->waitmask);
+	c->http.io = &c->io;
+	c->http.waitmask = &c->waitmask;
+	c->http.deadline = c->started + conf->handshake_timeout;
 	setproctitle("handshake %s", peer);
 	stats_state(SLOT_HANDSHAKE, NULL, peer);
 
@@ -387,43 +456,49 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	/* Frames are written whole; do not let Nagle hold them back. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	if (((how & CHILD_PROXY) && proxy_read(&c) == -1) ||
-	    ((how & CHILD_TLS) && tls_accept(&c) == -1) || upgrade(&c) == -1) {
-		sub_close(c.redis.sub, NULL);
-		io_free(&c.io);
+	if (((how & CHILD_PROXY) && proxy_read(c) == -1) ||
+	    ((how & CHILD_TLS) && tls_accept(c) == -1) ||
+	    handshake(c) == -1) {
+		sub_close(c->redis.sub, NULL);
+		io_free(&c->io);
 		close(fd);
 		return -1;
 	}
-	ws_parser_init(&c.parser, conf->max_message_size);
-	if (c.channel[0] != '\0') {
-		c.state = CS_OPEN;
-		setproctitle("%s %s", c.user, c.peer);
+	ws_parser_init(&c->parser, conf->max_message_size);
+	if (c->channel[0] != '\0') {
+		c->state = CS_OPEN;
+		setproctitle("%s %s", c->user, c->peer);
 	} else {
-		c.state = CS_IDENTIFY;
-		c.deadline = now_ms() + conf->identify_timeout;
-		setproctitle("identify %s", c.peer);
+		c->state = CS_IDENTIFY;
+		c->deadline = now_ms() + conf->identify_timeout;
+		setproctitle("identify %s", c->peer);
 	}
-	stats_state(SLOT_OPEN, c.user, NULL);
-	log_debug("%s: upgraded%s%s", c.peer, c.user[0] ? " as " : "",
-	    c.user);
+	stats_state(SLOT_OPEN, c->user, NULL);
+	log_debug("%s: upgraded%s%s", c->peer, c->user[0] ? " as " : "",
+	    c->user);
 
-	client_loop(&c);
+	client_loop(c);
 
-	stats_io(c.msgs_in, c.bytes_in, c.msgs_out, c.bytes_out);
-	stats_close(c.close_code);
-	sub_close(c.redis.sub, c.channel);
-	io_free(&c.io);
+	stats_io(c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out);
+	stats_close(c->close_code);
+	if (!(again = keep_redis()))
+		sub_close(c->redis.sub, c->channel);
+	io_free(&c->io);
 	close(fd);
-	ws_parser_free(&c.parser);
-	free(c.out.data);
-	ms = now_ms() - c.started;
+	ms = now_ms() - c->started;
 	log_info("close user=%s peer=%s duration=%lld.%03llds "
 	    "in=%llu/%llu out=%llu/%llu code=%u by=%s reason=\"%s\"",
-	    c.user[0] ? c.user : "-", c.peer, (long long)(ms / 1000),
-	    (long long)(ms % 1000), (unsigned long long)c.msgs_in,
-	    (unsigned long long)c.bytes_in, (unsigned long long)c.msgs_out,
-	    (unsigned long long)c.bytes_out, c.close_code,
-	    c.closed_by ? c.closed_by : "-",
-	    c.close_reason ? c.close_reason : "");
+	    c->user[0] ? c->user : "-", c->peer, (long long)(ms / 1000),
+	    (long long)(ms % 1000), (unsigned long long)c->msgs_in,
+	    (unsigned long long)c->bytes_in, (unsigned long long)c->msgs_out,
+	    (unsigned long long)c->bytes_out, c->close_code,
+	    c->closed_by ? c->closed_by : "-",
+	    c->close_reason ? c->close_reason : "");
+	if (again) {
+		client_wipe();
+		return 1;
+	}
+	ws_parser_free(&c->parser);
+	free(c->out.data);
 	return 0;
 }

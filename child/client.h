@@ -49,6 +49,8 @@ struct client {
 	sigset_t		 waitmask;	/* signal mask while polling */
 	int			 v1;		/* subprotocol wspubsub.v1 */
 	int			 resume_pending; /* since given, not answered */
+	int			 again;		/* may serve another client */
+	int			 clean;		/* both sides closed cleanly */
 
 	int64_t			 started;	/* monotonic ms */
 	int64_t			 deadline;	/* identify or linger, 0 = none */

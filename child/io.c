@@ -18,6 +18,10 @@
 /* A frame header and a small payload become one TLS record. */
 #define TLS_COALESCE	16384
 
+/* Two parts of a frame, joined into one TLS record; as much is wiped. */
+static unsigned char	one[TLS_COALESCE];
+static size_t		one_used;
+
 static ssize_t
 tls_result(struct io *io, int ok, size_t n)
 {
@@ -90,8 +94,8 @@ io_writev(struct io *io, const struct iovec *iov, int iovcnt)
 		return r;
 	}
 	if (iovcnt == 2 && iov[0].iov_len + iov[1].iov_len <= TLS_COALESCE) {
-		static unsigned char one[TLS_COALESCE];
-
+		if (one_used < iov[0].iov_len + iov[1].iov_len)
+			one_used = iov[0].iov_len + iov[1].iov_len;
 		memcpy(one, iov[0].iov_base, iov[0].iov_len);
 		memcpy(one + iov[0].iov_len, iov[1].iov_base, iov[1].iov_len);
 		return io_write(io, one, iov[0].iov_len + iov[1].iov_len);
@@ -176,4 +180,6 @@ io_free(struct io *io)
 	if (io->ssl != NULL)
 		SSL_free(io->ssl);
 	io->ssl = NULL;
+	explicit_bzero(one, one_used);
+	one_used = 0;
 }

@@ -31,6 +31,7 @@ int	io_pending(const struct io *);
 int	io_tls_accept(struct io *, const char **why);
 /* Send close_notify (TLS) and FIN: we will write nothing more. */
 void	io_shutdown_write(struct io *);
+/* Free the TLS state, and wipe what was staged for it. */
 void	io_free(struct io *);
 
 #endif /* CHILD_IO_H */

@@ -358,6 +358,7 @@ client_read(struct client *c)
 		 * as EOF does, keeping the close code. */
 		if (c->state == CS_CLOSING) {
 			c->state = CS_DONE;
+			c->clean = !out_pending(c);
 			return;
 		}
 		fail(c, WS_CLOSE_ABNORMAL, "read error", "client");
@@ -365,9 +366,10 @@ client_read(struct client *c)
 	}
 	if (n == 0) {
 		/* EOF: expected while closing, abnormal before. */
-		if (c->state == CS_CLOSING)
+		if (c->state == CS_CLOSING) {
 			c->state = CS_DONE;
-		else
+			c->clean = !out_pending(c);
+		} else
 			fail(c, WS_CLOSE_ABNORMAL, "connection lost", "client");
 		return;
 	}

@@ -39,6 +39,11 @@ stats_state(int state, const char *user, const char *peer)
 		strlcpy(me->peer, peer ? peer : "", sizeof(me->peer));
 		me->user[0] = '\0';
 	}
+	if (state == SLOT_SPARE) {
+		/* Back in the pool: nothing of the last client stays. */
+		me->started = 0;
+		me->peer[0] = me->user[0] = '\0';
+	}
 	if (state == SLOT_OPEN) {
 		strlcpy(me->user, user ? user : "", sizeof(me->user));
 		ADD(sb->connections_total, 1);
@@ -127,6 +132,12 @@ stats_shutting_down(void)
 	return sb != NULL && GET(sb->shutting_down);
 }
 
+int
+stats_generation(void)
+{
+	return sb != NULL ? GET(sb->generation) : 0;
+}
+
 struct out {
 	char	*buf;
 	size_t	 len, used;
@@ -194,6 +205,10 @@ stats_render(char *buf, size_t len)
 	put(&o, "wspubsub_connections{state=\"handshake\"} %d\n", handshake);
 	metric(&o, "spare_children", "gauge", "Children waiting for a client.");
 	put(&o, "wspubsub_spare_children %d\n", GET(sb->spare));
+	metric(&o, "child_reuses_total", "counter",
+	    "Children that went back to the spare pool after a client.");
+	put(&o, "wspubsub_child_reuses_total %llu\n",
+	    (unsigned long long)GET(sb->reused));
 	metric(&o, "connections_total", "counter", "Upgraded connections.");
 	put(&o, "wspubsub_connections_total %llu\n",
 	    (unsigned long long)GET(sb->connections_total));

@@ -43,6 +43,8 @@ struct stats {
 	uint64_t	redis_errors, redis_reconnects;
 	uint64_t	history_recovered, history_gaps, history_replayed;
 	int		history_warned;	/* a child said why history is off */
+	int		generation;	/* master: one more at each reload */
+	uint64_t	reused;		/* master: children back as spares */
 	uint64_t	close_codes[STATS_CODES + 1];
 	struct stats_slot slot[];
 };
@@ -68,5 +70,7 @@ void	stats_close(unsigned int code);
 /* Prometheus text format; returns its length, or -1 if buf is short. */
 int	stats_render(char *buf, size_t len);
 int	stats_shutting_down(void);
+/* The master's count of reloads (0 without a scoreboard). */
+int	stats_generation(void);
 
 #endif /* CHILD_STATS_H */

@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ struct sub {
 	int			 fcall;		/* asks wspubsub_since */
 	int			 resume;	/* enum history_status, or -1 */
 	char			*since_buf;	/* wspubsub_since's reply */
+	size_t			 since_len;
 	struct history_reply	 since;
 	size_t			 replayed;	/* entries handed out */
 	struct history_id	 last;		/* newest handed out */
@@ -312,6 +314,7 @@ make_room(struct sub *s)
 		s->start = s->end = 0;
 		/* The large reply is gone (a buffer of its own stays). */
 		if (s->buf != shared_buf && !s->own_buf) {
+			explicit_bzero(s->buf, s->cap);
 			free(s->buf);
 			s->buf = shared_buf;
 			s->cap = sizeof(shared_buf);
@@ -338,8 +341,10 @@ make_room(struct sub *s)
 		return -1;
 	}
 	memcpy(nb, s->buf, used);
-	if (s->buf != shared_buf)
+	if (s->buf != shared_buf) {
+		explicit_bzero(s->buf, s->cap);
 		free(s->buf);
+	}
 	s->buf = nb;
 	s->cap = want;
 	return 0;
@@ -515,6 +520,7 @@ read_since(struct sub *s, const struct child_conf *conf)
 		return -1;
 	}
 	memcpy(s->since_buf, s->buf + s->start, (size_t)n);
+	s->since_len = (size_t)n;
 	s->start += (size_t)n;
 	if (history_reply_parse(s->since_buf, (size_t)n, &s->since,
 	    &s->need) != n) {
@@ -575,6 +581,21 @@ fail(struct sub **sp, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * Drop the replay.  Its payloads are wiped first: a reused child's next
+ * client is given this heap.
+ */
+static void
+since_free(struct sub *s)
+{
+	history_reply_free(&s->since);
+	if (s->since_buf != NULL) {
+		explicit_bzero(s->since_buf, s->since_len);
+		free(s->since_buf);
+		s->since_buf = NULL;
+	}
+}
+
 /* Before (re)sending a subscription on s: what to resume from. */
 static void
 prepare(struct sub *s, const char *hname, const struct history_id *from)
@@ -593,9 +614,7 @@ prepare(struct sub *s, const char *hname, const struct history_id *from)
 	s->resume = -1;
 	s->since_err[0] = '\0';
 	s->since_moved = 0;
-	history_reply_free(&s->since);
-	free(s->since_buf);
-	s->since_buf = NULL;
+	since_free(s);
 	s->replayed = 0;
 }
 
@@ -957,9 +976,7 @@ next_replayed(struct sub *s, const char **payload, size_t *len,
 
 	if (s->replayed >= s->since.n) {
 		if (s->since_buf != NULL) {
-			history_reply_free(&s->since);
-			free(s->since_buf);
-			s->since_buf = NULL;
+			since_free(s);
 			s->replayed = 0;
 		}
 		return SUB_NONE;
@@ -1079,6 +1096,25 @@ sub_next(struct sub *s, const char **payload, size_t *len, const char **id)
 	}
 }
 
+/*
+ * Forget the subscription, keeping the connection: clear what held the
+ * client's messages and reset the rest to what sub_dial() gives.
+ */
+static void
+sub_wipe(struct sub *s)
+{
+	explicit_bzero(shared_buf, sizeof(shared_buf));
+	if (s->buf != shared_buf) {
+		explicit_bzero(s->buf, s->cap);
+		free(s->buf);
+	}
+	since_free(s);
+	memset((char *)s + offsetof(struct sub, sharded), 0,
+	    sizeof(*s) - offsetof(struct sub, sharded));
+	s->buf = shared_buf;
+	s->cap = sizeof(shared_buf);
+}
+
 void
 sub_close(struct sub *s, const char *channel)
 {
@@ -1100,11 +1136,79 @@ sub_close(struct sub *s, const char *channel)
 		free(cmd);
 	}
 	redisFree(s->ctx);
-	if (s->buf != shared_buf)
+	if (s->buf != shared_buf) {
+		explicit_bzero(s->buf, s->cap);
 		free(s->buf);
-	history_reply_free(&s->since);
-	free(s->since_buf);
+	}
+	since_free(s);
 	free(s);
+}
+
+/*
+ * Replies sub_release() reads at most before the last confirmation: more
+ * than Redis' pubsub output limit (32 MiB) can hold.
+ */
+#define RELEASE_REPLIES_MAX	1000000
+
+/*
+ * Leave the channels and make the connection as good as a fresh one:
+ * UNSUBSCRIBE, read until Redis says no channel is left (messages still
+ * on the way are dropped unread), then PING, which answers +PONG only
+ * out of subscribe mode and only while still authenticated.  Nothing
+ * may be left to read.  Then every byte of the client's messages is
+ * wiped and the subscription's state reset, as sub_dial left it.
+ */
+int
+sub_release(struct sub **sp, const struct child_conf *conf,
+    const char *channel)
+{
+	static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+	const char *argv[3];
+	struct sub *s = *sp;
+	struct resp_reply r;
+	char *cmd;
+	int len, i, ok = 0;
+
+	if (s == NULL)
+		return -1;
+	if (s->err[0] != '\0' || s->ctx->err != 0)
+		goto bad;
+	if (channel != NULL && channel[0] != '\0') {
+		argv[0] = s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE";
+		argv[1] = channel;
+		argv[2] = s->hname;
+		if ((len = redisFormatCommandArgv(&cmd, s->hname[0] ? 3 : 2,
+		    argv, NULL)) < 0)
+			goto bad;
+		ok = send_all(s, cmd, (size_t)len) == 0;
+		free(cmd);
+		if (!ok)
+			goto bad;
+		for (i = 0; i < RELEASE_REPLIES_MAX; i++) {
+			if (await_reply(s, conf, &r) == -1 || r.type == '-')
+				goto bad;
+			if (r.type == '*' && r.n == 3 &&
+			    (resp_is(&r.e[0], "unsubscribe") ||
+			    resp_is(&r.e[0], "sunsubscribe")) &&
+			    r.e[2].type == ':' && r.e[2].num == 0)
+				break;
+		}
+		if (i == RELEASE_REPLIES_MAX)
+			goto bad;
+	}
+	if (send_all(s, ping, sizeof(ping) - 1) == -1 ||
+	    await_reply(s, conf, &r) == -1 || r.type != '+' ||
+	    r.line_len != 4 || memcmp(r.line, "PONG", 4) != 0 ||
+	    s->start != s->end)
+		goto bad;
+	sub_wipe(s);
+	return 0;
+bad:
+	log_debug("%s: connection not kept: %s", s->node,
+	    s->err[0] ? s->err : "unexpected reply");
+	sub_close(s, NULL);
+	*sp = NULL;
+	return -1;
 }
 
 /* Load the library into one server; says what it did in the log. */

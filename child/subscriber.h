@@ -79,6 +79,14 @@ int	sub_read(struct sub *);
  */
 int	sub_next(struct sub *, const char **payload, size_t *len,
 	    const char **id);
+/*
+ * Keep the connection for another client: UNSUBSCRIBE from channel (NULL
+ * or "": none was made), wait until Redis confirms, check that it still
+ * answers PING, and wipe every message read.  0, or -1 with *sp closed
+ * and set to NULL when the connection is not clean.
+ */
+int	sub_release(struct sub **sp, const struct child_conf *,
+	    const char *channel);
 /* UNSUBSCRIBE from channel unless NULL (without waiting), and close. */
 void	sub_close(struct sub *, const char *channel);
 

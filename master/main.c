@@ -43,6 +43,7 @@
 #define THROTTLE_MS		1000	/* after spares die unused */
 #define REFUSED_MAX		64	/* 503s waiting for the peer */
 #define REFUSED_LINGER_MS	1000
+#define SPARE_IDLE_MS		10000	/* a surplus spare then exits */
 
 static volatile sig_atomic_t got_sighup, got_sigterm, got_sigchld, got_sigusr2;
 
@@ -52,6 +53,7 @@ static int		 conf_dirfd = -1;	/* kept across chroot */
 static struct stats	*scoreboard;
 static struct pidfh	*pidfh;
 static int64_t		 accept_paused_until, spawn_throttled_until;
+static int64_t		 trim_due;	/* surplus spares, 0 = none */
 static int		 full_logged;
 
 /*
@@ -378,6 +380,9 @@ reload(void)
 		log_warn("log_target %s", conf.log_target);
 	if ((failed = listen_update(&conf)) > 0)
 		log_error("%d listen address(es) could not be bound", failed);
+	/* Busy children forked before now will not come back as spares. */
+	if (scoreboard != NULL)
+		scoreboard->generation++;
 	proc_retire_spares();
 	spawn_throttled_until = 0;
 	if (scoreboard != NULL)
@@ -438,6 +443,7 @@ upgrade_exit(void)
 	    proc_count(PROC_BUSY));
 	systemd_notify("STOPPING=1");
 	listen_close_all();
+	spawn_back_close();
 	proc_retire_spares();
 	if (pidfh != NULL)
 		pidfile_remove(pidfh);
@@ -460,6 +466,7 @@ shutdown_all(const sigset_t *waitmask)
 	for (i = 0; i < nrefused; i++)
 		close(refused[i].fd);
 	nrefused = 0;
+	spawn_back_close();		/* no child comes back */
 	proc_retire_spares();		/* spares exit on EOF */
 	proc_signal(SIGTERM, 1);	/* busy children close with 1001 */
 	setproctitle("master [shutting down]");
@@ -526,13 +533,24 @@ master_ready(void)
 	    conf.child.redis_host, conf.spare_children, conf.max_connections);
 }
 
+/*
+ * Children that came back from a client are spares: those beyond
+ * spare_children leave once idle for SPARE_IDLE_MS.
+ */
+static void
+spares_trim(int64_t now)
+{
+	trim_due = proc_trim_spares(conf.spare_children, now - SPARE_IDLE_MS,
+	    SPARE_IDLE_MS);
+}
+
 static void
 master_loop(const sigset_t *waitmask)
 {
-	struct pollfd pfd[LISTEN_MAX + REFUSED_MAX];
+	struct pollfd pfd[1 + LISTEN_MAX + REFUSED_MAX];
 	struct timespec ts, *tsp;
 	int64_t now, wake;
-	int nl, nr, n, i, ready = 0;
+	int nb, nl, nr, n, i, ready = 0;
 
 	for (;;) {
 		now = monotime_ms();
@@ -551,23 +569,32 @@ master_loop(const sigset_t *waitmask)
 			reload();
 		}
 		spares_refill(now);
+		spares_trim(now);
 		title_update();
 		if (!ready) {
 			master_ready();
 			ready = 1;
 		}
 
+		/* The way back first: the children in it serve this round. */
+		nb = 0;
+		if ((pfd[0].fd = spawn_back_fd()) != -1) {
+			pfd[0].events = POLLIN;
+			pfd[0].revents = 0;
+			nb = 1;
+		}
 		nl = 0;
 		if (now >= accept_paused_until)
-			nl = listen_pollfds(pfd, LISTEN_MAX);
+			nl = listen_pollfds(pfd + nb, LISTEN_MAX);
 		nr = nrefused;
 		for (i = 0; i < nr; i++) {
-			pfd[nl + i].fd = refused[i].fd;
-			pfd[nl + i].events = POLLIN;
-			pfd[nl + i].revents = 0;
+			pfd[nb + nl + i].fd = refused[i].fd;
+			pfd[nb + nl + i].events = POLLIN;
+			pfd[nb + nl + i].revents = 0;
 		}
-		wake = 0;
-		if (now < accept_paused_until)
+		wake = trim_due;
+		if (now < accept_paused_until &&
+		    (wake == 0 || accept_paused_until < wake))
 			wake = accept_paused_until;
 		if (now < spawn_throttled_until &&
 		    (wake == 0 || spawn_throttled_until < wake))
@@ -584,17 +611,19 @@ master_loop(const sigset_t *waitmask)
 			ts.tv_nsec = (d % 1000) * 1000000;
 			tsp = &ts;
 		}
-		n = ppoll(pfd, (nfds_t)(nl + nr), tsp, waitmask);
+		n = ppoll(pfd, (nfds_t)(nb + nl + nr), tsp, waitmask);
 		if (n == -1) {
 			if (errno != EINTR)
 				fatal("ppoll");
 			continue;
 		}
 		signals_let_in(waitmask);
-		for (i = 0; i < nl; i++)
+		if (nb && pfd[0].revents & POLLIN)
+			(void)spawn_returned(scoreboard, monotime_ms());
+		for (i = nb; i < nb + nl; i++)
 			if (pfd[i].revents & POLLIN)
 				accept_clients(pfd[i].fd);
-		refused_drain(pfd + nl, nr, monotime_ms());
+		refused_drain(pfd + nb + nl, nr, monotime_ms());
 	}
 }
 

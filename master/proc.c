@@ -54,15 +54,43 @@ proc_remove(struct proc *p)
 	*p = procs[--nprocs];
 }
 
+/*
+ * The spare that came back last: its caches are warm and its Redis
+ * connection was checked last, and the others can age out.
+ */
 struct proc *
 proc_spare(void)
 {
+	struct proc *best = NULL;
 	int i;
 
 	for (i = 0; i < nprocs; i++)
-		if (procs[i].state == PROC_SPARE)
-			return &procs[i];
-	return NULL;
+		if (procs[i].state == PROC_SPARE &&
+		    (best == NULL || procs[i].idle_since > best->idle_since))
+			best = &procs[i];
+	return best;
+}
+
+int64_t
+proc_trim_spares(int keep, int64_t idle_before, int64_t idle_ms)
+{
+	int64_t next = 0;
+	int i, spares = proc_count(PROC_SPARE);
+
+	for (i = 0; i < nprocs && spares > keep; i++) {
+		if (procs[i].state != PROC_SPARE)
+			continue;
+		if (procs[i].idle_since > idle_before) {
+			if (next == 0 || procs[i].idle_since + idle_ms < next)
+				next = procs[i].idle_since + idle_ms;
+			continue;
+		}
+		procs[i].state = PROC_RETIRING;
+		close(procs[i].chan);	/* EOF on the channel: exit */
+		procs[i].chan = -1;
+		spares--;
+	}
+	return spares > keep ? next : 0;
 }
 
 int

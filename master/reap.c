@@ -44,7 +44,7 @@ reap_children(struct stats *sb)
 		else
 			log_debug("child %ld (%s) exited", (long)pid,
 			    p->peer[0] ? p->peer : "spare");
-		if (p->state == PROC_SPARE)
+		if (p->state == PROC_SPARE && p->served == 0)
 			idle_deaths++;
 		scoreboard_release(sb, p->slot);
 		proc_remove(p);

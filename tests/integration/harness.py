@@ -19,6 +19,10 @@ import tls as _tls
 # socket helpers below speak TLS (tests/integration/tls.py).
 TLS = _tls.ENABLED
 
+# WSPUBSUB_REUSE=N: every server reuses its children (max_clients_per_child
+# N) unless a test sets that key itself.
+REUSE = int(os.environ.get("WSPUBSUB_REUSE", "0") or 0)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.abspath(os.environ.get("WSPUBSUB", os.path.join(ROOT, "wspubsub")))
 
@@ -82,6 +86,8 @@ class Wspubsub:
             "spare_children": 2,
             "log_level": "debug",
         }
+        if REUSE:
+            self.conf["max_clients_per_child"] = REUSE
         for k, v in conf.items():
             self.conf[k] = v
         if TLS:
@@ -350,6 +356,19 @@ def spare_pids(w):
     """The master's idle pre-forked children (title "PROG: spare")."""
     return [p for p in live_children(w)
             if (proc_title(p) or "").endswith(": spare")]
+
+
+def wait_served(w, pid, timeout=10.0):
+    """The child pid is done with its client: exited and reaped, or (with
+    reused children, WSPUBSUB_REUSE) back in the spare pool.  Returns
+    "spare" or "gone"."""
+    def done():
+        if pid not in [p for p, _ in w.children()]:
+            return "gone"
+        if REUSE and (proc_title(pid) or "").endswith(": spare"):
+            return "spare"
+        return None
+    return wait_for(done, timeout, what="child %d to finish" % pid)
 
 
 def child_of_user(w, user, local_port=None):

@@ -856,6 +856,7 @@ EXPECTED_METRICS = [
     'wspubsub_connections{state="open"}',
     'wspubsub_connections{state="handshake"}',
     'wspubsub_spare_children',
+    'wspubsub_child_reuses_total',
     'wspubsub_connections_total',
 ] + ['wspubsub_handshake_failures_total{reason="%s"}' % r for r in (
     "bad_request", "method", "version", "too_large", "unauthorized",
