@@ -14,7 +14,7 @@ import websockets
 
 import tls as tlsmod
 from harness import (TLS, Wspubsub, proc_title, child_of_user, wait_for,
-                     open_ws, frame, FrameReader)
+                     open_ws)
 
 T = 10.0
 
@@ -54,12 +54,27 @@ async def in_thread(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
+async def until_subscribed(r, channel):
+    await in_thread(lambda: wait_for(lambda: subscribed(r, channel) == 1, T,
+                                     what="%s subscribed" % channel))
+
+
+async def reload_with(w, **conf):
+    """Rewrite w's configuration with conf, SIGHUP, wait for the reload."""
+    w.conf.update(conf)
+    w.write_conf()
+    n = w.log().count("configuration reloaded")
+    w.signal(signal.SIGHUP)
+    await in_thread(lambda: wait_for(
+        lambda: w.log().count("configuration reloaded") > n, T,
+        what="the reload"))
+
+
 async def visit(w, r, user, **kw):
     """Connect as user, receive one message, close cleanly; the pid of the
     child that served it."""
     async with websockets.connect("%s/?user=%s" % (w.url, user), **kw) as ws:
-        await in_thread(lambda: wait_for(
-            lambda: subscribed(r, user) == 1, T, what="%s subscribed" % user))
+        await until_subscribed(r, user)
         pid = await in_thread(lambda: wait_for(
             lambda: child_of_user(w, user), T, what="%s's child" % user))
         r.publish(user, "for " + user)
@@ -117,8 +132,7 @@ def test_reused_child_never_delivers_a_previous_users_message(reusing,
         # hold up her close handshake in the client library.
         async with websockets.connect(w.url + "/?user=alice",
                                       max_queue=None) as a:
-            await in_thread(lambda: wait_for(
-                lambda: subscribed(r, "alice") == 1, T, what="alice"))
+            await until_subscribed(r, "alice")
             pid = child_of_user(w, "alice")
             t = threading.Thread(target=flood, daemon=True)
             t.start()
@@ -128,8 +142,7 @@ def test_reused_child_never_delivers_a_previous_users_message(reusing,
         try:
             await in_thread(wait_idle, w, 1)
             async with websockets.connect(w.url + "/?user=bob") as b:
-                await in_thread(lambda: wait_for(
-                    lambda: subscribed(r, "bob") == 1, T, what="bob"))
+                await until_subscribed(r, "bob")
                 assert child_of_user(w, "bob") == pid
                 assert sent[0] > 0
                 r.publish("bob", "bob-1")
@@ -201,8 +214,7 @@ def test_redis_gone_while_serving_the_child_exits(reusing, redis_server):
 
     async def run():
         async with websockets.connect(w.url + "/?user=cut") as ws:
-            await in_thread(lambda: wait_for(
-                lambda: subscribed(r, "cut") == 1, T, what="subscribed"))
+            await until_subscribed(r, "cut")
             pid = child_of_user(w, "cut")
             r.client_kill_filter(_type="pubsub")
             with pytest.raises(websockets.ConnectionClosed):
@@ -218,8 +230,7 @@ def test_memory_grown_the_child_exits(reusing, redis_server):
     async def run():
         async with websockets.connect(w.url + "/?user=big",
                                       max_size=None) as ws:
-            await in_thread(lambda: wait_for(
-                lambda: subscribed(r, "big") == 1, T, what="subscribed"))
+            await until_subscribed(r, "big")
             pid = child_of_user(w, "big")
             await ws.send("x" * (24 << 20))
             await ws.send("ping")
@@ -240,16 +251,9 @@ def test_sighup_new_prefix_retires_reused_children(reusing, redis_server):
 
     async def run():
         async with websockets.connect(w.url + "/?user=held") as ws:
-            await in_thread(lambda: wait_for(
-                lambda: subscribed(r, "held") == 1, T, what="subscribed"))
+            await until_subscribed(r, "held")
             assert child_of_user(w, "held") == pid      # reused
-            w.conf["channel_prefix"] = "p:"
-            w.write_conf()
-            n = w.log().count("configuration reloaded")
-            w.signal(signal.SIGHUP)
-            await in_thread(lambda: wait_for(
-                lambda: w.log().count("configuration reloaded") > n, T,
-                what="the reload"))
+            await reload_with(w, channel_prefix="p:")
             r.publish("held", "old prefix")
             assert await asyncio.wait_for(ws.recv(), T) == "old prefix"
     arun(run())
@@ -257,8 +261,7 @@ def test_sighup_new_prefix_retires_reused_children(reusing, redis_server):
 
     async def after():
         async with websockets.connect(w.url + "/?user=late") as ws:
-            await in_thread(lambda: wait_for(
-                lambda: subscribed(r, "p:late") == 1, T, what="p:late"))
+            await until_subscribed(r, "p:late")
             assert subscribed(r, "late") == 0
             r.publish("late", "unprefixed")
             r.publish("p:late", "prefixed")
@@ -290,8 +293,7 @@ def test_sighup_new_certificate_retires_reused_children(tmpdir_, redis_server):
                                           ssl=ctx) as ws:
                 der = ws.transport.get_extra_info("ssl_object") \
                     .getpeercert(binary_form=True)
-                await in_thread(lambda: wait_for(
-                    lambda: subscribed(r, user) == 1, T, what=user))
+                await until_subscribed(r, user)
                 pid = child_of_user(w, user)
                 r.publish(user, "x")
                 assert await asyncio.wait_for(ws.recv(), T) == "x"
@@ -301,19 +303,14 @@ def test_sighup_new_certificate_retires_reused_children(tmpdir_, redis_server):
             pid, fp = await served(old, "t1")
             assert fp == old_fp
             await in_thread(wait_idle, w, 1)
-            async with websockets.connect(url + "/?user=t2", ssl=old) as ws:
-                await in_thread(lambda: wait_for(
-                    lambda: subscribed(r, "t2") == 1, T, what="t2"))
+            async with websockets.connect(url + "/?user=t2", ssl=old):
+                await until_subscribed(r, "t2")
                 assert child_of_user(w, "t2") == pid
                 for src, dst in ((crt2, crt), (key2, key)):
                     with open(src, "rb") as f, open(dst + ".new", "wb") as g:
                         g.write(f.read())
                     os.replace(dst + ".new", dst)
-                n = w.log().count("configuration reloaded")
-                w.signal(signal.SIGHUP)
-                await in_thread(lambda: wait_for(
-                    lambda: w.log().count("configuration reloaded") > n, T,
-                    what="the reload"))
+                await reload_with(w)
             await in_thread(wait_gone, pid)
             new = tlsmod.client_context(crt2)
             for i in range(3):
@@ -332,8 +329,7 @@ def test_sigterm_with_reused_children(reusing, redis_server):
 
     async def run():
         async with websockets.connect(w.url + "/?user=s2") as ws:
-            await in_thread(lambda: wait_for(
-                lambda: subscribed(r, "s2") == 1, T, what="s2"))
+            await until_subscribed(r, "s2")
             assert child_of_user(w, "s2") == pid
             w.signal(signal.SIGTERM)
             with pytest.raises(websockets.ConnectionClosed) as e:
