@@ -16,6 +16,9 @@
 
 int any_failed;
 
+/* The TSV line that records -c, before the figures. */
+#define TSV_CPC	"max_clients_per_child"
+
 struct figure fig[F_COUNT] = {
 	[F_LAT_P50] = { "lat_p50", "1 latency p50 (us)", "%.0f",
 	    T_RATIO_LE, 1.3, "<= 1.3x raw", 0, 0, {0}, {0} },
@@ -211,6 +214,9 @@ write_tsv(const char *path)
 		note("%s: %s", path, strerror(errno));
 		return;
 	}
+	/* The setting the figures were measured with; -m keeps it apart. */
+	fprintf(f, "%s\t%d\t%d\t0\t0\n", TSV_CPC, clients_per_child,
+	    clients_per_child);
 	for (i = 0; i < F_COUNT; i++)
 		fprintf(f, "%s\t%.6g\t%.6g\t%d\t%d\n", fig[i].key, fig[i].v[0],
 		    fig[i].v[1], fig[i].failed[0], fig[i].failed[1]);
@@ -225,12 +231,17 @@ cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* -m: the table of medians of earlier runs' TSV files. */
+/*
+ * -m: the table of medians of earlier runs' TSV files.  The runs must
+ * all have used the same max_clients_per_child (a file without the line
+ * is from before -c, when it was always the default, 1): a median of
+ * both settings would describe neither, so mixing them is refused.
+ */
 int
 medians(int nfiles, char **files)
 {
 	double vals[F_COUNT][2][64];
-	int cnt[F_COUNT][2] = { { 0 } }, i, j, s, fa, fb;
+	int cnt[F_COUNT][2] = { { 0 } }, i, j, s, fa, fb, cpc, cpc0 = 0;
 	char key[64], line[256];
 	double a, b;
 	FILE *f;
@@ -244,6 +255,21 @@ medians(int nfiles, char **files)
 			note("%s: %s", files[j], strerror(errno));
 			return 2;
 		}
+		cpc = 1;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "%63s %lf %lf %d %d", key, &a, &b, &fa,
+			    &fb) == 5 && strcmp(key, TSV_CPC) == 0)
+				cpc = (int)a;
+		if (j == 0)
+			cpc0 = cpc;
+		else if (cpc != cpc0) {
+			note("%s: max_clients_per_child %d, but %s: %d; give "
+			    "-m the runs of one setting at a time", files[j],
+			    cpc, files[0], cpc0);
+			fclose(f);
+			return 2;
+		}
+		rewind(f);
 		while (fgets(line, sizeof(line), f))
 			if (sscanf(line, "%63s %lf %lf %d %d", key, &a, &b, &fa,
 			    &fb) == 5)
@@ -268,8 +294,10 @@ medians(int nfiles, char **files)
 			fig[i].v[s] = n % 2 ? vals[i][s][n / 2] :
 			    (vals[i][s][n / 2 - 1] + vals[i][s][n / 2]) / 2;
 		}
-	snprintf(line, sizeof(line), "medians of %d runs (ratio = median "
-	    "wspubsub / median raw)", nfiles);
+	clients_per_child = cpc0;
+	snprintf(line, sizeof(line), "medians of %d runs, "
+	    "max_clients_per_child %d (ratio = median wspubsub / median raw)",
+	    nfiles, cpc0);
 	print_table(line);
 	return 0;
 }

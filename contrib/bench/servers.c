@@ -289,10 +289,12 @@ start_wspubsub(void)
 	    "redis_host 127.0.0.1\n"
 	    "redis_port %d\n"
 	    "spare_children %d\n"
+	    "max_clients_per_child %d\n"
 	    "max_connections 20000\n"
 	    "ping_interval 0\n"
 	    "shutdown_timeout 2s\n"
-	    "log_level warning\n", ws_port, redis_port, SPARES);
+	    "log_level warning\n", ws_port, redis_port, SPARES,
+	    clients_per_child);
 	fclose(f);
 
 	if (wrapper) {
