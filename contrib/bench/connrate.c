@@ -3,6 +3,12 @@
  * time from connect() to the first message (loaded, then one connection
  * at a time), the server's CPU time per connection, and the
  * fork+exit+reap floor of this machine.
+ *
+ * Every connection is closed by the client as soon as its message has
+ * arrived (conn_bye: a WebSocket close handshake, or the raw side's
+ * Redis connection closed), so that a server that reuses its children
+ * (max_clients_per_child > 1) can hand them the next clients: a
+ * reconnect storm, and one client after another.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,10 +44,14 @@ cr_msg(struct conn *c, const uint8_t *p, size_t n)
 	if (c->t_msg == 0) {
 		c->t_msg = now_ns();
 		R.done++;
+		c->bye = 1;	/* close it: that is all it was for */
 	}
 }
 
-/* One connection at a time: connect, 101, PUBLISH, message. */
+/*
+ * One connection at a time: connect, 101, PUBLISH, message, close
+ * (the server's close frame and EOF), then the next.
+ */
 void
 cr_alone(int side)
 {
@@ -60,7 +70,7 @@ cr_alone(int side)
 		    i);
 		cs[i] = side_open(side, user);
 		end = now_ns() + 5 * SEC;
-		while (R.done + ph.failed <= i && now_ns() < end)
+		while (ph.closed + ph.failed <= i && now_ns() < end)
 			poll_once(5);
 		if (cs[i]->t_msg == 0) {
 			phase_fail(side, figs, "connect->first message, one "
@@ -69,6 +79,12 @@ cr_alone(int side)
 			break;
 		}
 		v[n++] = cs[i]->t_msg - cs[i]->t_connect;
+		if (cs[i]->state != S_CLOSED || ph.failed) {
+			phase_fail(side, figs, "connect->first message, one "
+			    "at a time: connection %d: close: %s", i, ph.nerr ?
+			    ph.err : "not done in 5 s");
+			break;
+		}
 	}
 	if (n > 0) {
 		qsort(v, (size_t)n, sizeof(int64_t), cmp_i64);
@@ -99,17 +115,23 @@ fig_connrate(int side)
 		cpu0[0] = -1;
 	t0 = now_ns();
 	end = t0 + 30 * SEC;
-	while (R.done + ph.failed < CR_N) {
-		/* In flight: started, not yet failed nor given its message. */
-		while (next < CR_N && next - R.done - ph.failed < CR_INFLIGHT) {
+	/* Until every connection has been closed, or has failed. */
+	while (ph.closed + ph.failed < CR_N) {
+		/*
+		 * In flight: started, not yet failed nor given its message.
+		 * Those closing (after their message) do not count.
+		 */
+		while (next < CR_N &&
+		    next - R.done - ph.failed_early < CR_INFLIGHT) {
 			snprintf(user, sizeof(user), "cr-%s-%d",
 			    side ? "raw" : "ws", next);
 			cs[next++] = side_open(side, user);
 		}
 		if (now_ns() > end) {
 			phase_fail(side, figs, "connection rate: timed out "
-			    "after 30 s: %d handshakes, %d messages, %d failed",
-			    ph.opened, R.done, ph.failed);
+			    "after 30 s: %d handshakes, %d messages, %d "
+			    "closed, %d failed", ph.opened, R.done, ph.closed,
+			    ph.failed);
 			break;
 		}
 		poll_once(5);
