@@ -102,17 +102,16 @@ fig_connrate(int side)
 	static const int figs[] = { F_CR_RATE, F_CR_MED, F_CR_P99, -1 };
 	struct conn **cs = calloc(CR_N, sizeof(*cs));
 	int64_t t0, end, *first = xrealloc(NULL, sizeof(int64_t) * CR_N);
-	double cpu0[3] = { -1, 0, 0 }, cpu1[3];
-	int next = 0, i, nf = 0;
+	struct cpu_snap c0, c1;
+	int next = 0, i, nf = 0, have_c0 = 0;
 	char user[48];
 
 	phase_reset();
 	memset(&R, 0, sizeof(R));
 	cb_open = cr_open;
 	cb_msg = cr_msg;
-	if (side == 0 &&
-	    cpu_ms(master_pid, &cpu0[0], &cpu0[1], &cpu0[2]) == -1)
-		cpu0[0] = -1;
+	if (side == 0 && (have_c0 = cpu_tree(master_pid, &c0) == 0) == 0)
+		note("3. connection rate: cannot read the server's CPU time");
 	t0 = now_ns();
 	end = t0 + 30 * SEC;
 	/* Until every connection has been closed, or has failed. */
@@ -153,17 +152,28 @@ fig_connrate(int side)
 	close_all(cs, next);
 	free(cs);
 	free(first);
-	if (side == 0 && ws_settle(0, 20) == 0 && cpu0[0] >= 0 &&
-	    ph.opened > 0 &&
-	    cpu_ms(master_pid, &cpu1[0], &cpu1[1], &cpu1[2]) == 0) {
-		fig[F_CR_CPU].v[0] = (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) *
-		    1e3 / ph.opened;
+	/*
+	 * Once the children that served are gone or back in the pool: the
+	 * master's own time, plus its reaped and its live children's, after
+	 * minus before.  A child alive before and reaped since moves from
+	 * live to reaped: its time before the phase is in both snapshots and
+	 * cancels; the spares alive at the end (reused ones, with
+	 * max_clients_per_child > 1) are counted although never reaped.
+	 */
+	if (side == 0 && ws_settle(0, 20) == 0 && have_c0 && ph.opened > 0 &&
+	    cpu_tree(master_pid, &c1) == 0) {
+		double n = ph.opened;
+		double kids = c1.reaped_ms + c1.live_ms - c0.reaped_ms -
+		    c0.live_ms, self = c1.master_ms - c0.master_ms;
+
+		fig[F_CR_CPU].v[0] = (self + kids) * 1e3 / n;
 		note("3. connection rate (wspubsub): server CPU %.0f us per "
-		    "connection (master %.0f, children %.0f, exit included), "
-		    "%.1f page faults", (cpu1[0] - cpu0[0] + cpu1[1] -
-		    cpu0[1]) * 1e3 / ph.opened, (cpu1[0] - cpu0[0]) * 1e3 /
-		    ph.opened, (cpu1[1] - cpu0[1]) * 1e3 / ph.opened,
-		    (cpu1[2] - cpu0[2]) / ph.opened);
+		    "connection (master %.0f, children %.0f, exit included; "
+		    "master + reaped only: %.0f), %.1f page faults; %d "
+		    "children before, %d after", (self + kids) * 1e3 / n,
+		    self * 1e3 / n, kids * 1e3 / n,
+		    (self + c1.reaped_ms - c0.reaped_ms) * 1e3 / n,
+		    (c1.faults - c0.faults) / n, c0.nlive, c1.nlive);
 	}
 }
 
