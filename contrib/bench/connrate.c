@@ -178,6 +178,25 @@ fig_connrate(int side)
 }
 
 /*
+ * Figure 3 against the fork floor of the same run: CPU per connection in
+ * forks (one fork+exit+reap takes 1e6 / floor rate us), and handshakes
+ * per second in one core's forks.
+ */
+void
+cr_floor_ratios(void)
+{
+	double floor = fig[F_CR_FORK].v[0];
+	const struct figure *cpu = &fig[F_CR_CPU], *rate = &fig[F_CR_RATE];
+
+	if (!(floor > 0))
+		return;		/* NAN: not measured */
+	fig[F_CR_CPUF].v[0] = cpu->v[0] / (1e6 / floor);
+	fig[F_CR_CPUF].failed[0] = cpu->failed[0];
+	fig[F_CR_RATEF].v[0] = rate->v[0] / floor;
+	fig[F_CR_RATEF].failed[0] = rate->failed[0];
+}
+
+/*
  * The floor under any server that forks per connection: this process
  * (which maps OpenSSL, hiredis and libc, as wspubsub does) forks a child
  * that exits at once, and reaps it, CR_N times in a row.  No server that

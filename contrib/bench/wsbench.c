@@ -96,6 +96,7 @@ main(int argc, char **argv)
 		die("%s: %s (run make first)", server_bin, strerror(errno));
 	for (i = 0; i < F_COUNT; i++)
 		fig[i].v[0] = fig[i].v[1] = NAN;
+	set_targets(clients_per_child);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Every connection is a descriptor here, in the master and Redis. */
@@ -152,6 +153,8 @@ main(int argc, char **argv)
 			cr_alone(side);
 			fig_connrate(side);
 		}
+	if (strchr(only, '3'))
+		cr_floor_ratios();
 	/* Both sides through wspubsub: with history, then its baseline. */
 	if (strchr(only, '6')) {
 		note("6. history (wspubsub_publish, wspubsub.v1)");
