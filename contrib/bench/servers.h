@@ -20,8 +20,13 @@ extern redisContext	*adm;		/* blocking, for INFO */
 
 void	start_redis(void);
 void	start_wspubsub(void);
-/* Wait until the master has `busy` clients' children plus its spares. */
+/*
+ * Wait until the master has `busy` clients' children plus its spares
+ * (spare_children or more: reused children go back to the pool).
+ */
 int	ws_settle(int busy, int secs);
+/* No clients, and only spare_children spares (the reused ones gone). */
+int	ws_settle_pool(int secs);
 void	cleanup(void);
 void	on_fatal(int);		/* async-signal-safe: the watchdog, ^C */
 
