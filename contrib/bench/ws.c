@@ -350,7 +350,7 @@ ws_read(struct conn *c)
 		return;
 	}
 	if (n == 0) {
-		/* RFC 6455 7.1.1: the server closes the TCP connection first. */
+		/* RFC 6455 7.1.1: the server closes TCP first. */
 		if (c->state == S_CLOSING && c->got_close)
 			conn_closed(c);
 		else
