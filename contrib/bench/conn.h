@@ -12,7 +12,8 @@
 #include <hiredis.h>
 
 enum { K_WS, K_RAW, K_PUB, K_TIMER };
-enum { S_CONNECTING, S_HANDSHAKE, S_OPEN, S_CLOSED };
+/* S_CLOSING: K_WS, our close frame sent, waiting for the server's. */
+enum { S_CONNECTING, S_HANDSHAKE, S_OPEN, S_CLOSING, S_CLOSED };
 
 struct conn {
 	int		 kind, state, fd;
@@ -27,6 +28,8 @@ struct conn {
 	int64_t		 t_connect, t_open, t_msg;
 	uint64_t	 nmsg;
 	int		 v1;		/* K_WS: subprotocol wspubsub.v1 */
+	int		 bye;		/* close once this read is handled */
+	int		 got_close;	/* S_CLOSING: the server's close came */
 	char		 id[72];	/* v1: the current message's id: */
 	char		 event[32];	/* and event: header, or "" */
 };
@@ -34,6 +37,8 @@ struct conn {
 /* loop.c: the current phase: callbacks and counters. */
 struct phase {
 	int	 opened, failed, nerr;
+	int	 failed_early;	/* of failed: before any message */
+	int	 closed;	/* closed by us, cleanly (conn_bye) */
 	char	 err[256];
 	int64_t	 pub_replies, pub_zero, pub_errors;
 };
@@ -51,6 +56,14 @@ void	poll_once(int timeout_ms);
 struct conn *side_open(int side, const char *user);
 void	phase_reset(void);
 void	close_all(struct conn **, int);
+/*
+ * Close c as a client should (set c->bye to do it from cb_msg): raw, at
+ * once; WebSocket, a masked close 1000 first, then the socket once the
+ * server has answered with its close frame and closed its side (EOF).
+ * Either way ph.closed counts it when done; a failure counts in failed.
+ */
+void	conn_bye(struct conn *);
+void	conn_closed(struct conn *);	/* ws.c: the close handshake is done */
 int	open_many(int side, const char *prefix, struct conn **, int from,
 	    int to, int inflight, int secs);
 int	wait_until(const int *done, int64_t deadline);

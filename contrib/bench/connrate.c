@@ -3,6 +3,12 @@
  * time from connect() to the first message (loaded, then one connection
  * at a time), the server's CPU time per connection, and the
  * fork+exit+reap floor of this machine.
+ *
+ * Every connection is closed by the client as soon as its message has
+ * arrived (conn_bye: a WebSocket close handshake, or the raw side's
+ * Redis connection closed), so that a server that reuses its children
+ * (max_clients_per_child > 1) can hand them the next clients: a
+ * reconnect storm, and one client after another.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,10 +44,14 @@ cr_msg(struct conn *c, const uint8_t *p, size_t n)
 	if (c->t_msg == 0) {
 		c->t_msg = now_ns();
 		R.done++;
+		c->bye = 1;	/* close it: that is all it was for */
 	}
 }
 
-/* One connection at a time: connect, 101, PUBLISH, message. */
+/*
+ * One connection at a time: connect, 101, PUBLISH, message, close
+ * (the server's close frame and EOF), then the next.
+ */
 void
 cr_alone(int side)
 {
@@ -60,7 +70,7 @@ cr_alone(int side)
 		    i);
 		cs[i] = side_open(side, user);
 		end = now_ns() + 5 * SEC;
-		while (R.done + ph.failed <= i && now_ns() < end)
+		while (ph.closed + ph.failed <= i && now_ns() < end)
 			poll_once(5);
 		if (cs[i]->t_msg == 0) {
 			phase_fail(side, figs, "connect->first message, one "
@@ -69,6 +79,12 @@ cr_alone(int side)
 			break;
 		}
 		v[n++] = cs[i]->t_msg - cs[i]->t_connect;
+		if (cs[i]->state != S_CLOSED || ph.failed) {
+			phase_fail(side, figs, "connect->first message, one "
+			    "at a time: connection %d: close: %s", i, ph.nerr ?
+			    ph.err : "not done in 5 s");
+			break;
+		}
 	}
 	if (n > 0) {
 		qsort(v, (size_t)n, sizeof(int64_t), cmp_i64);
@@ -86,30 +102,35 @@ fig_connrate(int side)
 	static const int figs[] = { F_CR_RATE, F_CR_MED, F_CR_P99, -1 };
 	struct conn **cs = calloc(CR_N, sizeof(*cs));
 	int64_t t0, end, *first = xrealloc(NULL, sizeof(int64_t) * CR_N);
-	double cpu0[3] = { -1, 0, 0 }, cpu1[3];
-	int next = 0, i, nf = 0;
+	struct cpu_snap c0, c1;
+	int next = 0, i, nf = 0, have_c0 = 0;
 	char user[48];
 
 	phase_reset();
 	memset(&R, 0, sizeof(R));
 	cb_open = cr_open;
 	cb_msg = cr_msg;
-	if (side == 0 &&
-	    cpu_ms(master_pid, &cpu0[0], &cpu0[1], &cpu0[2]) == -1)
-		cpu0[0] = -1;
+	if (side == 0 && (have_c0 = cpu_tree(master_pid, &c0) == 0) == 0)
+		note("3. connection rate: cannot read the server's CPU time");
 	t0 = now_ns();
 	end = t0 + 30 * SEC;
-	while (R.done + ph.failed < CR_N) {
-		/* In flight: started, not yet failed nor given its message. */
-		while (next < CR_N && next - R.done - ph.failed < CR_INFLIGHT) {
+	/* Until every connection has been closed, or has failed. */
+	while (ph.closed + ph.failed < CR_N) {
+		/*
+		 * In flight: started, not yet failed nor given its message.
+		 * Those closing (after their message) do not count.
+		 */
+		while (next < CR_N &&
+		    next - R.done - ph.failed_early < CR_INFLIGHT) {
 			snprintf(user, sizeof(user), "cr-%s-%d",
 			    side ? "raw" : "ws", next);
 			cs[next++] = side_open(side, user);
 		}
 		if (now_ns() > end) {
 			phase_fail(side, figs, "connection rate: timed out "
-			    "after 30 s: %d handshakes, %d messages, %d failed",
-			    ph.opened, R.done, ph.failed);
+			    "after 30 s: %d handshakes, %d messages, %d "
+			    "closed, %d failed", ph.opened, R.done, ph.closed,
+			    ph.failed);
 			break;
 		}
 		poll_once(5);
@@ -131,18 +152,48 @@ fig_connrate(int side)
 	close_all(cs, next);
 	free(cs);
 	free(first);
-	if (side == 0 && ws_settle(0, 20) == 0 && cpu0[0] >= 0 &&
-	    ph.opened > 0 &&
-	    cpu_ms(master_pid, &cpu1[0], &cpu1[1], &cpu1[2]) == 0) {
-		fig[F_CR_CPU].v[0] = (cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) *
-		    1e3 / ph.opened;
+	/*
+	 * Once the children that served are gone or back in the pool: the
+	 * master's own time, plus its reaped and its live children's, after
+	 * minus before.  A child alive before and reaped since moves from
+	 * live to reaped: its time before the phase is in both snapshots and
+	 * cancels; the spares alive at the end (reused ones, with
+	 * max_clients_per_child > 1) are counted although never reaped.
+	 */
+	if (side == 0 && ws_settle(0, 20) == 0 && have_c0 && ph.opened > 0 &&
+	    cpu_tree(master_pid, &c1) == 0) {
+		double n = ph.opened;
+		double kids = c1.reaped_ms + c1.live_ms - c0.reaped_ms -
+		    c0.live_ms, self = c1.master_ms - c0.master_ms;
+
+		fig[F_CR_CPU].v[0] = (self + kids) * 1e3 / n;
 		note("3. connection rate (wspubsub): server CPU %.0f us per "
-		    "connection (master %.0f, children %.0f, exit included), "
-		    "%.1f page faults", (cpu1[0] - cpu0[0] + cpu1[1] -
-		    cpu0[1]) * 1e3 / ph.opened, (cpu1[0] - cpu0[0]) * 1e3 /
-		    ph.opened, (cpu1[1] - cpu0[1]) * 1e3 / ph.opened,
-		    (cpu1[2] - cpu0[2]) / ph.opened);
+		    "connection (master %.0f, children %.0f, exit included; "
+		    "master + reaped only: %.0f), %.1f page faults; %d "
+		    "children before, %d after", (self + kids) * 1e3 / n,
+		    self * 1e3 / n, kids * 1e3 / n,
+		    (self + c1.reaped_ms - c0.reaped_ms) * 1e3 / n,
+		    (c1.faults - c0.faults) / n, c0.nlive, c1.nlive);
 	}
+}
+
+/*
+ * Figure 3 against the fork floor of the same run: CPU per connection in
+ * forks (one fork+exit+reap takes 1e6 / floor rate us), and handshakes
+ * per second in one core's forks.
+ */
+void
+cr_floor_ratios(void)
+{
+	double floor = fig[F_CR_FORK].v[0];
+	const struct figure *cpu = &fig[F_CR_CPU], *rate = &fig[F_CR_RATE];
+
+	if (!(floor > 0))
+		return;		/* NAN: not measured */
+	fig[F_CR_CPUF].v[0] = cpu->v[0] / (1e6 / floor);
+	fig[F_CR_CPUF].failed[0] = cpu->failed[0];
+	fig[F_CR_RATEF].v[0] = rate->v[0] / floor;
+	fig[F_CR_RATEF].failed[0] = rate->failed[0];
 }
 
 /*

@@ -8,7 +8,8 @@
 #ifndef WSBENCH_FIGURES_H
 #define WSBENCH_FIGURES_H
 
-enum tgt { T_NONE, T_RATIO_LE, T_RATIO_GE, T_WS_LE, T_WS_GE, T_ZERO };
+enum tgt { T_NONE, T_RATIO_LE, T_RATIO_GE, T_WS_LE, T_WS_LT, T_WS_GE,
+    T_ZERO };
 struct figure {
 	const char	*key, *label, *fmt;
 	enum tgt	 tgt;
@@ -23,7 +24,7 @@ enum {
 	F_LAT_P50, F_LAT_P90, F_LAT_P99, F_LAT_MAX, F_LAT_LOST,
 	F_TP_RATE, F_TP_LOST,
 	F_CR_RATE, F_CR_MED, F_CR_P99, F_CR_SEQ, F_CR_SEQ99, F_CR_CPU,
-	F_CR_FORK,
+	F_CR_FORK, F_CR_CPUF, F_CR_RATEF,
 	F_M1_PSS, F_M1_REDIS, F_M1_AVAIL, F_M1_KERN, F_M1_KOBJ,
 	F_M2_PSS, F_M2_REDIS, F_M2_AVAIL, F_M2_KERN, F_M2_KOBJ,
 	F_FO1_MS, F_FO1_LOST, F_FO2_MS, F_FO2_LOST,
@@ -40,6 +41,8 @@ extern int		 any_failed;
 /* A phase could not complete: say so, mark the figures, go on. */
 void	phase_fail(int side, const int *figs, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
+/* The targets that depend on max_clients_per_child (-c). */
+void	set_targets(int clients_per_child);
 void	print_table(const char *title);
 void	write_tsv(const char *path);
 /* -m: the table of medians of earlier runs' TSV files. */
@@ -54,6 +57,7 @@ void	tp_run(struct conn *, int n, int fcall, int side, int f_rate,
 void	fork_floor(void);			/* connrate.c */
 void	cr_alone(int side);
 void	fig_connrate(int side);
+void	cr_floor_ratios(void);
 void	fig_memory_fanout(int side, int do_mem, int do_fan);	/* memory.c */
 void	fig_history(void);			/* history.c */
 

@@ -72,6 +72,8 @@ conn_fail(struct conn *c, const char *fmt, ...)
 
 	if (c->state == S_CLOSED)
 		return;
+	if (c->nmsg == 0)
+		ph.failed_early++;
 	if (ph.nerr++ == 0) {
 		int n = snprintf(ph.err, sizeof(ph.err), "%s: ", c->user);
 		va_start(ap, fmt);
@@ -147,7 +149,34 @@ poll_once(int timeout_ms)
 			else
 				redis_read(c);
 		}
+		/* Not from inside the reader: it still uses c (and c->rc). */
+		if (c->bye && c->state == S_OPEN)
+			conn_bye(c);
 	}
+}
+
+void
+conn_bye(struct conn *c)
+{
+	static const uint8_t code[2] = { 0x03, 0xe8 };	/* 1000 */
+
+	if (c->state != S_OPEN)
+		return;
+	if (c->kind != K_WS) {
+		conn_closed(c);
+		return;
+	}
+	c->state = S_CLOSING;
+	ws_send(c, 8, code, 2);
+}
+
+void
+conn_closed(struct conn *c)
+{
+	if (c->state == S_CLOSED)
+		return;
+	ph.closed++;
+	conn_drop(c);
 }
 
 struct conn *

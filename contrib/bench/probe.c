@@ -129,37 +129,114 @@ ws_tree(int *nspare, long *pss)
 	return n;
 }
 
+/* What /proc/PID/stat says of one process. */
+struct pstat {
+	long			 ppid;
+	char			 state;
+	unsigned long long	 minflt, cminflt, utime, stime;
+	long long		 cutime, cstime;	/* clock ticks */
+};
+
+static int
+pstat_read(const char *pid, struct pstat *ps)
+{
+	char path[300], buf[1024], *p;
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	/* Fields 3-17, after the ")" that ends the command name. */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
+	    "%c %ld %*d %*d %*d %*d %*u %llu %llu %*u %*u %llu %llu %lld %lld",
+	    &ps->state, &ps->ppid, &ps->minflt, &ps->cminflt, &ps->utime,
+	    &ps->stime, &ps->cutime, &ps->cstime) != 8)
+		return -1;
+	return 0;
+}
+
 /*
- * CPU time (ms) of the master itself and of the children it has reaped,
- * and the minor page faults of both, from /proc/PID/stat (minflt cminflt
- * utime stime cutime cstime).  Time on a shared machine moves with the
- * load; CPU and faults per connection move much less.
+ * A live process's CPU time in ns, from /proc/PID/schedstat (its
+ * sum_exec_runtime, which utime + stime are scaled to add up to, and
+ * what its parent's cutime + cstime gain when it is reaped), or from
+ * its clock ticks.  Ticks are 10 ms: truncating every live child's
+ * would lose up to that much per child.
+ */
+static double
+live_ms(const char *pid, const struct pstat *ps, double hz)
+{
+	char path[300];
+	unsigned long long ns;
+	double ms = (ps->utime + ps->stime) * 1000.0 / hz;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/schedstat", pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%llu", &ns) == 1)
+			ms = ns / 1e6;
+		fclose(f);
+	}
+	/* Its own reaped children's, which its parent gains with it. */
+	return ms + (ps->cutime + ps->cstime) * 1000.0 / hz;
+}
+
+/*
+ * The CPU time (ms) and minor page faults of the master and of every
+ * child it has had: itself; the children it has reaped (its cutime,
+ * cstime, cminflt); the children still alive, spares and zombies
+ * included (their own utime + stime, minflt, and those of theirs that
+ * they have reaped).  A child's time and faults move from "live" to
+ * "reaped" when the master reaps it, so the sum counts every child once,
+ * whether it exits or not, provided no child is reaped while the
+ * children are read: the master's reaped totals are read before and
+ * after the children, and the whole is read again if they changed.
+ * (A reaped child has at least one fault, so the faults change.)
  */
 int
-cpu_ms(pid_t pid, double *self, double *kids, double *faults)
+cpu_tree(pid_t master, struct cpu_snap *cs)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st, mf, cmf;
-	long long cut, cst;
+	char mpid[24];
+	struct pstat a, b, ps;
+	struct dirent *de;
 	double hz = (double)sysconf(_SC_CLK_TCK);
-	FILE *f;
-	size_t n;
+	int try;
+	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if (pid <= 0 || (f = fopen(path, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* Fields 10-17, after the ")" that ends the command name. */
-	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2,
-	    "%*c %*d %*d %*d %*d %*d %*u %llu %llu %*u %*u %llu %llu %lld %lld",
-	    &mf, &cmf, &ut, &st, &cut, &cst) != 6)
-		return -1;
-	*self = (ut + st) * 1000.0 / hz;
-	*kids = (cut + cst) * 1000.0 / hz;
-	*faults = (double)(mf + cmf);
-	return 0;
+	snprintf(mpid, sizeof(mpid), "%ld", (long)master);
+	for (try = 0; master > 0 && try < 20; try++) {
+		if (try)
+			usleep(2000);
+		memset(cs, 0, sizeof(*cs));
+		if (pstat_read(mpid, &a) == -1 ||
+		    (d = opendir("/proc")) == NULL)
+			return -1;
+		while ((de = readdir(d)) != NULL) {
+			if (!isdigit((unsigned char)de->d_name[0]) ||
+			    pstat_read(de->d_name, &ps) == -1 ||
+			    ps.ppid != (long)master)
+				continue;
+			cs->live_ms += live_ms(de->d_name, &ps, hz);
+			cs->faults += (double)(ps.minflt + ps.cminflt);
+			cs->nlive++;
+		}
+		closedir(d);
+		if (pstat_read(mpid, &b) == -1)
+			return -1;
+		if (a.cutime != b.cutime || a.cstime != b.cstime ||
+		    a.cminflt != b.cminflt)
+			continue;	/* one was reaped meanwhile */
+		cs->master_ms = (b.utime + b.stime) * 1000.0 / hz;
+		cs->reaped_ms = (b.cutime + b.cstime) * 1000.0 / hz;
+		cs->faults += (double)(b.minflt + b.cminflt);
+		return 0;
+	}
+	return -1;
 }
 
 /* A numeric field of Redis' INFO, or NAN. */

@@ -192,9 +192,14 @@ start_redis(void)
 	die("redis-server on port %d did not answer in 5 s", redis_port);
 }
 
-/* Wait until the master has `busy` clients' children plus its spares. */
-int
-ws_settle(int busy, int secs)
+/*
+ * Wait until the master has `busy` clients' children plus its spares: at
+ * least spare_children, or with `exact` no more.  With
+ * max_clients_per_child > 1, children that served go back to the pool,
+ * beyond spare_children, until they have been idle for 10 s.
+ */
+static int
+settle(int busy, int exact, int secs)
 {
 	int64_t end = now_ns() + (int64_t)secs * SEC;
 	int n = 0, sp = 0;
@@ -209,13 +214,26 @@ ws_settle(int busy, int secs)
 		/* Under valgrind the titles are not in /proc: count only. */
 		if (wrapper)
 			sp = n - busy;
-		if (sp >= SPARES && n == busy + sp)
+		if (sp >= SPARES && n == busy + sp && (!exact || sp == SPARES))
 			return 0;
 		usleep(50000);
 	}
 	note("wspubsub did not settle in %d s: %d children, %d spare "
-	    "(want %d busy + %d spare)", secs, n, sp, busy, SPARES);
+	    "(want %d busy + %d spare%s)", secs, n, sp, busy, SPARES,
+	    exact ? "" : " or more");
 	return -1;
+}
+
+int
+ws_settle(int busy, int secs)
+{
+	return settle(busy, 0, secs);
+}
+
+int
+ws_settle_pool(int secs)
+{
+	return settle(0, 1, secs);
 }
 
 /*
@@ -289,10 +307,12 @@ start_wspubsub(void)
 	    "redis_host 127.0.0.1\n"
 	    "redis_port %d\n"
 	    "spare_children %d\n"
+	    "max_clients_per_child %d\n"
 	    "max_connections 20000\n"
 	    "ping_interval 0\n"
 	    "shutdown_timeout 2s\n"
-	    "log_level warning\n", ws_port, redis_port, SPARES);
+	    "log_level warning\n", ws_port, redis_port, SPARES,
+	    clients_per_child);
 	fclose(f);
 
 	if (wrapper) {

@@ -20,8 +20,13 @@ extern redisContext	*adm;		/* blocking, for INFO */
 
 void	start_redis(void);
 void	start_wspubsub(void);
-/* Wait until the master has `busy` clients' children plus its spares. */
+/*
+ * Wait until the master has `busy` clients' children plus its spares
+ * (spare_children or more: reused children go back to the pool).
+ */
 int	ws_settle(int busy, int secs);
+/* No clients, and only spare_children spares (the reused ones gone). */
+int	ws_settle_pool(int secs);
 void	cleanup(void);
 void	on_fatal(int);		/* async-signal-safe: the watchdog, ^C */
 
@@ -31,7 +36,18 @@ long	pss_kib(pid_t);
 /* Children of the master: count, spares, and (optionally) their Pss. */
 int	ws_tree(int *nspare, long *pss);
 void	meminfo(long *avail, long *kobj);
-int	cpu_ms(pid_t, double *self, double *kids, double *faults);
+/*
+ * The CPU time (ms) and minor faults of the master and of all its
+ * children, those reaped and those alive; see probe.c.
+ */
+struct cpu_snap {
+	double	master_ms;	/* the master's own utime + stime */
+	double	reaped_ms;	/* its reaped children's: cutime + cstime */
+	double	live_ms;	/* its live children's (zombies included) */
+	double	faults;		/* minor faults of all of them */
+	int	nlive;
+};
+int	cpu_tree(pid_t master, struct cpu_snap *);
 double	redis_info(const char *section, const char *field);
 
 #endif /* WSBENCH_SERVERS_H */

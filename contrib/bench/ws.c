@@ -255,7 +255,8 @@ ws_frames(struct conn *c, const uint8_t *d, size_t len)
 	uint64_t n;
 	int op;
 
-	while (c->state == S_OPEN && len - off >= 2) {
+	while ((c->state == S_OPEN || c->state == S_CLOSING) &&
+	    len - off >= 2) {
 		const uint8_t *f = d + off;
 		if (f[1] & 0x80) {
 			conn_fail(c, "masked server frame");
@@ -289,6 +290,8 @@ ws_frames(struct conn *c, const uint8_t *d, size_t len)
 		off += h + n;
 		switch (op) {
 		case 1: case 2:
+			if (c->state == S_CLOSING)
+				break;	/* sent before our close: not wanted */
 			if (!(f[0] & 0x80)) {
 				conn_fail(c, "fragmented message");
 				return off;
@@ -308,11 +311,19 @@ ws_frames(struct conn *c, const uint8_t *d, size_t len)
 				cb_msg(c, f + h, (size_t)n);
 			break;
 		case 8:
-			conn_fail(c, "server closed: code %d",
+			if (c->state == S_CLOSING && n >= 2 &&
+			    (f[h] << 8 | f[h + 1]) == 1000) {
+				/* The echo of ours; the EOF comes next. */
+				c->got_close = 1;
+				break;
+			}
+			conn_fail(c, "server closed%s: code %d",
+			    c->state == S_CLOSING ? " (answering ours)" : "",
 			    n >= 2 ? f[h] << 8 | f[h + 1] : 1005);
 			return off;
 		case 9:
-			ws_send(c, 10, f + h, (size_t)n);
+			if (c->state == S_OPEN)
+				ws_send(c, 10, f + h, (size_t)n);
 			break;
 		case 10:
 			break;
@@ -339,8 +350,14 @@ ws_read(struct conn *c)
 		return;
 	}
 	if (n == 0) {
-		conn_fail(c, "EOF from server%s", c->state == S_HANDSHAKE ?
-		    " during the handshake" : "");
+		/* RFC 6455 7.1.1: the server closes TCP first. */
+		if (c->state == S_CLOSING && c->got_close)
+			conn_closed(c);
+		else
+			conn_fail(c, "EOF from server%s", c->state ==
+			    S_HANDSHAKE ? " during the handshake" :
+			    c->state == S_CLOSING ? " before its close frame" :
+			    "");
 		return;
 	}
 	if (c->ilen > 0) {
@@ -358,7 +375,7 @@ ws_read(struct conn *c)
 	}
 	if (c->state == S_HANDSHAKE)
 		used = ws_head(c, d, len);
-	if (c->state == S_OPEN)
+	if (c->state == S_OPEN || c->state == S_CLOSING)
 		used += ws_frames(c, d + used, len - used);
 	if (c->state == S_CLOSED)
 		return;

@@ -15,8 +15,8 @@
  * This file holds the options and runs the phases in order; the rest is
  * in one file per part (see contrib/bench/README.md).
  *
- *   wsbench [-s SERVER] [-r REDIS_SERVER] [-o FIGS] [-n THROUGHPUT_MSGS]
- *           [-t TSV_OUT] [-w "WRAPPER CMD"] [-k]
+ *   wsbench [-s SERVER] [-r REDIS_SERVER] [-c CLIENTS_PER_CHILD] [-o FIGS]
+ *           [-n THROUGHPUT_MSGS] [-t TSV_OUT] [-w "WRAPPER CMD"] [-k]
  *   wsbench -m FILE.tsv...      table of the medians of earlier runs
  */
 #define _GNU_SOURCE
@@ -42,15 +42,19 @@ const char *const side_name[2] = { "wspubsub", "raw Redis subscriber" };
 const char *server_bin = "./wspubsub", *redis_bin = "redis-server";
 const char *only = "123456", *wrapper;
 int keep_tmp, tp_n = TP_N;
+int clients_per_child = 1;	/* -c: max_clients_per_child, the default */
 static const char *tsv_path;
 
 static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: wsbench [-k] [-s server] [-r redis-server] [-o figures]\n"
-	    "               [-n throughput-msgs] [-t out.tsv] [-w wrapper]\n"
+	    "usage: wsbench [-k] [-s server] [-r redis-server] [-c N]\n"
+	    "               [-o figures] [-n throughput-msgs] [-t out.tsv]\n"
+	    "               [-w wrapper]\n"
 	    "       wsbench -m run1.tsv run2.tsv ...\n"
+	    "  -c  max_clients_per_child in the server's configuration\n"
+	    "      (default 1: a new process per client)\n"
 	    "  -o  figures to run, a subset of 123456 (default all)\n"
 	    "  -w  command line put before the server's (e.g. valgrind ...)\n"
 	    "  -k  keep the temporary directory with the logs\n");
@@ -67,8 +71,9 @@ main(int argc, char **argv)
 	int64_t t_start;
 	unsigned limit_s = 280;
 
-	while ((ch = getopt(argc, argv, "kmn:o:r:s:t:w:T:")) != -1)
+	while ((ch = getopt(argc, argv, "c:kmn:o:r:s:t:w:T:")) != -1)
 		switch (ch) {
+		case 'c': clients_per_child = atoi(optarg); break;
 		case 'k': keep_tmp = 1; break;
 		case 'm': medmode = 1; break;
 		case 'n': tp_n = atoi(optarg); break;
@@ -83,12 +88,15 @@ main(int argc, char **argv)
 	if (medmode)
 		return optind < argc ? medians(argc - optind, argv + optind) :
 		    (usage(), 2);
-	if (optind != argc || tp_n <= 0)
+	/* The range max_clients_per_child accepts (wspubsub.conf(5)). */
+	if (optind != argc || tp_n <= 0 || clients_per_child < 1 ||
+	    clients_per_child > 1000000)
 		usage();
 	if (access(server_bin, X_OK) != 0)
 		die("%s: %s (run make first)", server_bin, strerror(errno));
 	for (i = 0; i < F_COUNT; i++)
 		fig[i].v[0] = fig[i].v[1] = NAN;
+	set_targets(clients_per_child);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Every connection is a descriptor here, in the master and Redis. */
@@ -121,8 +129,9 @@ main(int argc, char **argv)
 	start_redis();
 	start_wspubsub();
 	pub_start();
-	note("redis-server on %d, %s on %d (%d spare children), open files "
-	    "%lu, load average %s", redis_port, server_bin, ws_port, SPARES,
+	note("redis-server on %d, %s on %d (%d spare children, "
+	    "max_clients_per_child %d), open files %lu, load average %s",
+	    redis_port, server_bin, ws_port, SPARES, clients_per_child,
 	    (unsigned long)rl.rlim_cur, la0);
 
 	if (strchr(only, '3'))
@@ -144,6 +153,8 @@ main(int argc, char **argv)
 			cr_alone(side);
 			fig_connrate(side);
 		}
+	if (strchr(only, '3'))
+		cr_floor_ratios();
 	/* Both sides through wspubsub: with history, then its baseline. */
 	if (strchr(only, '6')) {
 		note("6. history (wspubsub_publish, wspubsub.v1)");
@@ -161,8 +172,9 @@ main(int argc, char **argv)
 		}
 
 	loadavg(la1, sizeof(la1));
-	snprintf(title, sizeof(title), "wspubsub benchmark: %ld CPUs, %.0f s; "
-	    "load average %s at start, %s at end",
+	snprintf(title, sizeof(title), "wspubsub benchmark, "
+	    "max_clients_per_child %d: %ld CPUs, %.0f s; load average %s at "
+	    "start, %s at end", clients_per_child,
 	    sysconf(_SC_NPROCESSORS_ONLN), (now_ns() - t_start) / 1e9, la0,
 	    la1);
 	print_table(title);

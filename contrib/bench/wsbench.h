@@ -37,6 +37,7 @@
 extern const char *const side_name[2];
 extern const char	*server_bin, *redis_bin, *only, *wrapper;
 extern int		 keep_tmp, tp_n;
+extern int		 clients_per_child;	/* -c: max_clients_per_child */
 
 /* util.c */
 int64_t	now_ns(void);
