@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <math.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "conn.h"
@@ -179,21 +181,35 @@ fig_connrate(int side)
 
 /*
  * Figure 3 against the fork floor of the same run: CPU per connection in
- * forks (one fork+exit+reap takes 1e6 / floor rate us), and handshakes
- * per second in one core's forks.
+ * forks (the CPU time of one fork+exit+reap, parent and child: CPU
+ * against CPU, which a loaded machine does not skew as it does wall
+ * time), and handshakes per second in one core's forks.
  */
 void
 cr_floor_ratios(void)
 {
-	double floor = fig[F_CR_FORK].v[0];
+	double floor = fig[F_CR_FORK].v[0], fcpu = fig[F_CR_FORKCPU].v[0];
 	const struct figure *cpu = &fig[F_CR_CPU], *rate = &fig[F_CR_RATE];
 
-	if (!(floor > 0))
-		return;		/* NAN: not measured */
-	fig[F_CR_CPUF].v[0] = cpu->v[0] / (1e6 / floor);
-	fig[F_CR_CPUF].failed[0] = cpu->failed[0];
-	fig[F_CR_RATEF].v[0] = rate->v[0] / floor;
-	fig[F_CR_RATEF].failed[0] = rate->failed[0];
+	if (fcpu > 0) {
+		fig[F_CR_CPUF].v[0] = cpu->v[0] / fcpu;
+		fig[F_CR_CPUF].failed[0] = cpu->failed[0];
+	}
+	if (floor > 0) {
+		fig[F_CR_RATEF].v[0] = rate->v[0] / floor;
+		fig[F_CR_RATEF].failed[0] = rate->failed[0];
+	}
+}
+
+static double
+cpu_us(int who)
+{
+	struct rusage ru;
+
+	if (getrusage(who, &ru) == -1)
+		return NAN;
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	    ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
 /*
@@ -205,6 +221,7 @@ cr_floor_ratios(void)
 void
 fork_floor(void)
 {
+	double c0 = cpu_us(RUSAGE_SELF) + cpu_us(RUSAGE_CHILDREN);
 	int64_t t0 = now_ns();
 	pid_t pid;
 	int i, st;
@@ -222,4 +239,6 @@ fork_floor(void)
 		}
 	}
 	fig[F_CR_FORK].v[0] = CR_N / ((now_ns() - t0) / 1e9);
+	fig[F_CR_FORKCPU].v[0] = (cpu_us(RUSAGE_SELF) +
+	    cpu_us(RUSAGE_CHILDREN) - c0) / CR_N;
 }
