@@ -1152,38 +1152,42 @@ sub_close(struct sub *s, const char *channel)
 
 /*
  * Leave the channels and make the connection as good as a fresh one:
- * UNSUBSCRIBE, read until Redis says no channel is left (messages still
- * on the way are dropped unread), then PING, which answers +PONG only
- * out of subscribe mode and only while still authenticated.  Nothing
- * may be left to read.  Then every byte of the client's messages is
- * wiped and the subscription's state reset, as sub_dial left it.
+ * UNSUBSCRIBE and PING in one write; read until Redis says no channel is
+ * left (messages still on the way are dropped unread), then the PING's
+ * +PONG, which comes only out of subscribe mode and only while still
+ * authenticated.  Nothing may be left to read.  Then every byte of the
+ * client's messages is wiped and the subscription's state reset, as
+ * sub_dial left it.
  */
 int
 sub_release(struct sub **sp, const struct child_conf *conf,
     const char *channel)
 {
-	static const char ping[] = "*1\r\n$4\r\nPING\r\n";
-	const char *argv[3];
+	const char *unsub[3], *ping[1] = { "PING" };
 	struct sub *s = *sp;
 	struct resp_reply r;
-	char *cmd;
-	int len, i, ok = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	int i, rc = 0, subscribed;
 
 	if (s == NULL)
 		return -1;
 	if (s->err[0] != '\0' || s->ctx->err != 0)
 		goto bad;
-	if (channel != NULL && channel[0] != '\0') {
-		argv[0] = s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE";
-		argv[1] = channel;
-		argv[2] = s->hname;
-		if ((len = redisFormatCommandArgv(&cmd, s->hname[0] ? 3 : 2,
-		    argv, NULL)) < 0)
-			goto bad;
-		ok = send_all(s, cmd, (size_t)len) == 0;
-		free(cmd);
-		if (!ok)
-			goto bad;
+	subscribed = channel != NULL && channel[0] != '\0';
+	if (subscribed) {
+		unsub[0] = s->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE";
+		unsub[1] = channel;
+		unsub[2] = s->hname[0] ? s->hname : NULL;
+		rc |= append_command(s, &buf, &len, 3, unsub);
+	}
+	rc |= append_command(s, &buf, &len, 1, ping);
+	if (rc == 0)
+		rc = send_all(s, buf, len);
+	free(buf);
+	if (rc != 0)
+		goto bad;
+	if (subscribed) {
 		for (i = 0; i < RELEASE_REPLIES_MAX; i++) {
 			if (await_reply(s, conf, &r) == -1 || r.type == '-')
 				goto bad;
@@ -1196,8 +1200,7 @@ sub_release(struct sub **sp, const struct child_conf *conf,
 		if (i == RELEASE_REPLIES_MAX)
 			goto bad;
 	}
-	if (send_all(s, ping, sizeof(ping) - 1) == -1 ||
-	    await_reply(s, conf, &r) == -1 || r.type != '+' ||
+	if (await_reply(s, conf, &r) == -1 || r.type != '+' ||
 	    r.line_len != 4 || memcmp(r.line, "PONG", 4) != 0 ||
 	    s->start != s->end)
 		goto bad;
