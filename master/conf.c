@@ -107,6 +107,7 @@ static const struct key keys[] = {
 	{ "spare_children", K_INT, N(spare_children), 0, 1000 },
 	{ "max_clients_per_child", K_INT, N(max_clients_per_child), 1,
 	    1000000 },
+	{ "batch_scheduling", K_YESNO, N(batch_scheduling), 0, 0 },
 	{ "max_message_size", K_SIZE, N(child.max_message_size), 1,
 	    1LL << 30 },
 	{ "handshake_timeout", K_DURATION, N(child.handshake_timeout),
@@ -372,6 +373,7 @@ conf_init(struct conf *c)
 	c->max_connections_per_ip = UNSET;
 	c->spare_children = UNSET;
 	c->max_clients_per_child = UNSET;
+	c->batch_scheduling = UNSET;
 	c->shutdown_timeout = UNSET;
 	c->log_level = UNSET;
 	c->child.redis_port = UNSET;
@@ -409,6 +411,7 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->max_connections_per_ip, 0);
 	DEFAULT(c->spare_children, 4);
 	DEFAULT(c->max_clients_per_child, 1);
+	DEFAULT(c->batch_scheduling, 1);
 	DEFAULT(c->shutdown_timeout, 10000);
 	DEFAULT(c->log_level, LOG_LEVEL_INFO);
 	if (c->child.redis_host[0] == '\0')
@@ -930,6 +933,7 @@ conf_print(const struct conf *c, FILE *f)
 	fprintf(f, "max_connections_per_ip %d\n", c->max_connections_per_ip);
 	fprintf(f, "spare_children %d\n", c->spare_children);
 	fprintf(f, "max_clients_per_child %d\n", c->max_clients_per_child);
+	fprintf(f, "batch_scheduling %s\n", c->batch_scheduling ? "yes" : "no");
 	fprintf(f, "max_message_size %zu\n", cc->max_message_size);
 	print_duration(f, "handshake_timeout", cc->handshake_timeout);
 	print_duration(f, "identify_timeout", cc->identify_timeout);

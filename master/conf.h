@@ -26,6 +26,7 @@ struct conf {
 	int			max_connections_per_ip;	/* 0: no limit */
 	int			spare_children;
 	int			max_clients_per_child;	/* 1: fork per client */
+	int			batch_scheduling;	/* children: SCHED_BATCH */
 	int			shutdown_timeout;	/* ms */
 	int			log_level;
 	char			user[NAME_MAX_LEN + 1];	/* drop to; "" = stay */

@@ -420,6 +420,7 @@ inetd_main(void)
 		fatalx("OpenSSL initialisation failed");
 	if (priv_drop(&conf) == -1)
 		fatalx("could not drop privileges; exiting");
+	spawn_batch(&conf);
 	/* Keep one descriptor for the client, so closing it ends TCP. */
 	if ((fd = dup(STDIN_FILENO)) == -1)
 		fatal("dup");

@@ -55,6 +55,8 @@ struct stats;
 int		 spawn_returned(struct stats *, int64_t now);
 /* Close the way back: children that would come back exit instead. */
 void		 spawn_back_close(void);
+/* In a child: SCHED_BATCH, if batch_scheduling is on. */
+void		 spawn_batch(const struct conf *);
 /* Fork a process that loads the history library into Redis, and exits. */
 pid_t		 spawn_loader(const struct conf *);
 

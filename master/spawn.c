@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,23 @@ child_signals_reset(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * A woken child then waits for the running task's time slice instead of
+ * preempting it: when one PUBLISH wakes thousands of children, Redis
+ * writes to all of their sockets without being switched out at each one
+ * (contrib/bench/README.md, "Fan-out").
+ */
+void
+spawn_batch(const struct conf *conf)
+{
+	struct sched_param sp;
+
+	memset(&sp, 0, sizeof(sp));
+	if (conf->batch_scheduling &&
+	    sched_setscheduler(0, SCHED_BATCH, &sp) == -1)
+		log_debug("SCHED_BATCH: %s", strerror(errno));
 }
 
 /*
@@ -332,6 +350,7 @@ spawn_spare(const struct conf *conf)
 		return NULL;
 	case 0:
 		child_begin("child", pair[1], way_back);
+		spawn_batch(conf);
 		stats_attach(conf->child.stats, slot);
 		spare_main(conf, CHAN_FD, way_back != -1 ? BACK_FD : -1, gen);
 	}

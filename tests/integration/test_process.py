@@ -201,6 +201,23 @@ def test_spare_pool_refills_and_titles(make_server, redis_server):
     assert w.proc.poll() is None
 
 
+def sched_policy(pid):
+    """The scheduling policy of pid (/proc/PID/stat field 41): 0 is
+    SCHED_OTHER, 3 SCHED_BATCH."""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    return int(st[st.rindex(")") + 2:].split()[38])
+
+
+@pytest.mark.parametrize("batch", ["yes", "no"])
+def test_children_batch_scheduling(make_server, batch):
+    w = make_server(spare_children=2, batch_scheduling=batch)
+    only_spares(w, 2)
+    want = 3 if batch == "yes" else 0
+    assert [sched_policy(p) for p in spares(w)] == [want, want]
+    assert sched_policy(w.pid) == 0     # the master is left as it was
+
+
 # --- scaling: two instances on one Redis -------------------------------------
 
 def test_two_instances_share_redis(make_server, redis_server):
