@@ -2,15 +2,16 @@
  * handshake.c -- the opening handshake, server side (RFC 6455 section 4.2).
  *
  * Parses a complete HTTP/1.1 request head, decides whether it is a valid
- * WebSocket upgrade and computes Sec-WebSocket-Accept with OpenSSL's SHA-1
- * and base64.  Reading the head from the network, its size limit and the
- * response belong to the caller.
+ * WebSocket upgrade and computes Sec-WebSocket-Accept (SHA-1 and base64,
+ * both here: OpenSSL's EVP layer would make every child fault in a dozen
+ * pages of libcrypto and take its locks for 60 bytes of input).  Reading
+ * the head from the network, its size limit and the response belong to
+ * the caller.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
-
-#include <openssl/evp.h>
 
 #include "ws.h"
 
@@ -220,25 +221,88 @@ ws_request_check(const struct ws_request *r)
 	return 0;
 }
 
+#define ROL(x, n)	(((x) << (n)) | ((x) >> (32 - (n))))
+
+/* One 64-byte block of SHA-1 (FIPS 180-4 section 6.1.2). */
+static void
+sha1_block(uint32_t h[5], const unsigned char *p)
+{
+	uint32_t w[80], a, b, c, d, e, f, k, t;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+	for (; i < 80; i++)
+		w[i] = ROL(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+	a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+	for (i = 0; i < 80; i++) {
+		if (i < 20)
+			f = (b & c) | (~b & d), k = 0x5a827999;
+		else if (i < 40)
+			f = b ^ c ^ d, k = 0x6ed9eba1;
+		else if (i < 60)
+			f = (b & c) | (b & d) | (c & d), k = 0x8f1bbcdc;
+		else
+			f = b ^ c ^ d, k = 0xca62c1d6;
+		t = ROL(a, 5) + f + e + k + w[i];
+		e = d, d = c, c = ROL(b, 30), b = a, a = t;
+	}
+	h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+/* SHA-1 of a short message (at most 119 bytes: two blocks). */
+static int
+sha1_short(const void *msg, size_t len, unsigned char md[20])
+{
+	uint32_t h[5] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476,
+	    0xc3d2e1f0 };
+	unsigned char buf[128];
+	size_t n, i;
+	uint64_t bits = (uint64_t)len * 8;
+
+	if (len > sizeof(buf) - 9)
+		return -1;
+	n = len + 9 <= 64 ? 64 : 128;
+	memset(buf, 0, n);
+	memcpy(buf, msg, len);
+	buf[len] = 0x80;
+	for (i = 0; i < 8; i++)
+		buf[n - 1 - i] = (unsigned char)(bits >> (8 * i));
+	for (i = 0; i < n; i += 64)
+		sha1_block(h, buf + i);
+	for (i = 0; i < 20; i++)
+		md[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+	return 0;
+}
+
 int
 ws_accept_key(const char *key, char out[WS_ACCEPT_LEN + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen;
-	EVP_MD_CTX *ctx;
-	int ok;
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char msg[64 + sizeof(WS_GUID)];
+	unsigned char md[21];		/* the digest and a zero pad */
+	size_t klen = strlen(key), i, o = 0;
+	uint32_t v;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
+	if (klen > 64)
 		return -1;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
-	    EVP_DigestUpdate(ctx, key, strlen(key)) == 1 &&
-	    EVP_DigestUpdate(ctx, WS_GUID, sizeof(WS_GUID) - 1) == 1 &&
-	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
-	EVP_MD_CTX_free(ctx);
-	if (!ok || mdlen != 20)
+	memcpy(msg, key, klen);
+	memcpy(msg + klen, WS_GUID, sizeof(WS_GUID) - 1);
+	if (sha1_short(msg, klen + sizeof(WS_GUID) - 1, md) == -1)
 		return -1;
-	if (EVP_EncodeBlock((unsigned char *)out, md, 20) != WS_ACCEPT_LEN)
-		return -1;
+	md[20] = 0;
+	for (i = 0; i < 21; i += 3) {
+		v = (uint32_t)md[i] << 16 | (uint32_t)md[i + 1] << 8 |
+		    md[i + 2];
+		out[o++] = b64[v >> 18];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = b64[(v >> 6) & 63];
+		out[o++] = b64[v & 63];
+	}
+	out[WS_ACCEPT_LEN - 1] = '=';	/* 20 bytes: one byte of padding */
+	out[WS_ACCEPT_LEN] = '\0';
 	return 0;
 }
 
