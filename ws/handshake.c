@@ -80,7 +80,14 @@ ws_request_parse(struct ws_request *r, const char *head, size_t len)
 {
 	char *cur, *line, *sp, *colon, *name, *value, *q;
 
-	memset(r, 0, offsetof(struct ws_request, pathbuf));
+	/*
+	 * Not the 8 KiB of buf: only the head's own bytes and its NUL are
+	 * read, and a page that is never written is never faulted in.
+	 */
+	memset((char *)r + offsetof(struct ws_request, method), 0,
+	    offsetof(struct ws_request, pathbuf) -
+	    offsetof(struct ws_request, method));
+	r->buf[0] = '\0';
 	r->pathbuf[0] = '\0';
 	if (len > WS_HEAD_MAX || memchr(head, '\0', len) != NULL)
 		return 400;
