@@ -20,6 +20,9 @@
 /* Messages with a header: ids, resume status (README, "Client protocol"). */
 #define SUBPROTOCOL		"wspubsub.v1"
 
+/* The output buffer's first size; a spare allocates it (child_prepare()). */
+#define OUT_INITIAL	4096
+
 struct outbuf {
 	uint8_t		*data;
 	size_t		 off, len, cap;	/* unsent bytes are [off, len) */

@@ -56,7 +56,7 @@ out_append(struct outbuf *o, const uint8_t *p, size_t n)
 		o->off = 0;
 	}
 	if (o->len + n > o->cap) {
-		cap = o->cap ? o->cap : 4096;
+		cap = o->cap ? o->cap : OUT_INITIAL;
 		while (cap < o->len + n)
 			cap *= 2;
 		if ((d = realloc(o->data, cap)) == NULL)
