@@ -25,6 +25,7 @@
 #include <bsd/libutil.h>
 #include <bsd/unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "../ws/ws.h"
@@ -633,6 +634,7 @@ main(int argc, char *argv[], char *envp[])
 {
 	struct sigaction sa;
 	sigset_t block, waitmask;
+	EVP_MD *sha256;
 	char accept[WS_ACCEPT_LEN + 1];
 	int ch, test = 0, dump = 0, inetd = 0, detach = 0, activated;
 
@@ -697,13 +699,17 @@ main(int argc, char *argv[], char *envp[])
 
 	/*
 	 * Load OpenSSL's configuration and providers once, here, instead of
-	 * in every child; computing the RFC 6455 sample accept key does it
-	 * and checks SHA-1 and base64 work.
+	 * in every child: fetching SHA-256 (JWT and TLS use it) does it and
+	 * leaves the method cached for the children.  The RFC 6455 sample
+	 * accept key checks our own SHA-1 and base64.
 	 */
 	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
-	    ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", accept) == -1 ||
+	    (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		fatalx("OpenSSL initialisation failed");
+	EVP_MD_free(sha256);
+	if (ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", accept) == -1 ||
 	    strcmp(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0)
-		fatalx("OpenSSL self-test failed");
+		fatalx("Sec-WebSocket-Accept self-test failed");
 
 	/* Nothing inherited beyond stdio (and systemd's sockets) is ours. */
 	activated = systemd_adopt_listeners();
