@@ -396,17 +396,47 @@ return 1
 """
 
 
+def redis_stalled(redis_server):
+    """True once Redis does not answer a PING within 200 ms (it is running
+    a script); the PING stays queued and is answered after it."""
+    s = socket.create_connection(("127.0.0.1", redis_server.port), T)
+    try:
+        s.sendall(b"PING\r\n")
+        return not select.select([s], [], [], 0.2)[0]
+    finally:
+        s.close()
+
+
+def redis_input_queued(redis_server, skip_ports=()):
+    """Local ports of the clients whose commands wait, unread, in Redis'
+    receive queues (/proc/net/tcp: Redis' side of each connection)."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            rx = int(fields[4].split(":")[1], 16)
+            lport, rport = int(local.split(":")[1], 16), \
+                int(remote.split(":")[1], 16)
+            if lport == redis_server.port and state == "01" and rx > 0 \
+                    and rport not in skip_ports:
+                out.append(rport)
+    return out
+
+
 def redis_busy(redis_server, seconds):
     """Keep Redis from serving anyone for `seconds` (a busy Lua script);
-    returns the thread running it.  Whatever commands queue up meanwhile
-    are then run in one event-loop pass and their replies written
-    together."""
+    returns the thread running it, once it runs.  Whatever commands queue
+    up meanwhile are then run in one event-loop pass and their replies
+    written together."""
     r = redis_server.client()
     r.ping()
     t = threading.Thread(target=r.eval,
                          args=(BUSY_LUA, 0, int(seconds * 1e6)))
     t.start()
-    time.sleep(0.05)  # the script is running
+    wait_for(lambda: redis_stalled(redis_server), T,
+             what="the busy script to run")
     return t
 
 
@@ -425,17 +455,29 @@ def publish_with_subscribe_reply(redis_server, channel, payload, send,
     r = redis_server.client()
     if child_connected:
         r.ping()
-    busy = redis_busy(redis_server, 0.4)
+    before = set(redis_input_queued(redis_server))
+    busy = redis_busy(redis_server, 3.0)
+    stalled = set(redis_input_queued(redis_server))    # the probes' PINGs
     send()
-    time.sleep(0.1)            # the child has sent SUBSCRIBE by now
+    # The child's SUBSCRIBE waits in Redis' receive queue.
+    wait_for(lambda: set(redis_input_queued(redis_server)) - stalled -
+             before, 2.5, what="the child's SUBSCRIBE to reach Redis")
     n = r.publish(channel, payload)   # waits for the script to end
     busy.join()
     return n
 
 
-def test_publish_as_soon_as_subscribed_url(server, redis_server):
+@pytest.fixture
+def patient_server(make_server):
+    """A server whose children wait out publish_with_subscribe_reply's busy
+    Redis (3 s) instead of giving up on it (redis_connect_timeout)."""
+    return make_server(redis_connect_timeout="10s")
+
+
+def test_publish_as_soon_as_subscribed_url(patient_server, redis_server):
     """A message that arrives with Redis' answer to SUBSCRIBE (before the
     101 is even sent) is delivered all the same."""
+    server = patient_server
     s = client_connect(("127.0.0.1", server.port), T)
     with s:
         n = publish_with_subscribe_reply(
@@ -444,7 +486,7 @@ def test_publish_as_soon_as_subscribed_url(server, redis_server):
         assert n == 1, "SUBSCRIBE did not run before PUBLISH"
         head, rest = read_head(s)
         assert status_of(head) == 101
-        s.settimeout(2)
+        s.settimeout(T)
         try:
             fin, op, payload, rest = read_frame(s, rest)
         except socket.timeout:
@@ -453,9 +495,11 @@ def test_publish_as_soon_as_subscribed_url(server, redis_server):
         assert (op, payload) == (OP_TEXT, b"with the reply")
 
 
-def test_publish_as_soon_as_subscribed_identify(server, redis_server):
+def test_publish_as_soon_as_subscribed_identify(patient_server,
+                                                redis_server):
     """The same after an identify message, where nothing tells the client
     when the SUBSCRIBE is done, so a backend polls NUMSUB and publishes."""
+    server = patient_server
     async def run():
         async with connect(server, "/", ping_interval=None) as ws:
             loop = asyncio.get_running_loop()
@@ -467,7 +511,7 @@ def test_publish_as_soon_as_subscribed_identify(server, redis_server):
                     ws.send(msg), loop).result(T), True)
             assert n == 1, "SUBSCRIBE did not run before PUBLISH"
             try:
-                got = await recv(ws, timeout=2)
+                got = await recv(ws, timeout=T)
             except asyncio.TimeoutError:
                 raise AssertionError("the message published together with "
                                      "the SUBSCRIBE never arrived") from None
