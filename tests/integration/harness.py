@@ -358,6 +358,26 @@ def spare_pids(w):
             if (proc_title(p) or "").endswith(": spare")]
 
 
+# With reused children (REUSE), a spare beyond spare_children that came
+# back from a client exits after this long unused (SPARE_IDLE_MS).
+SPARE_IDLE = 10.0
+
+
+def settle(w, spares=None, timeout=10.0):
+    """Wait until the master has only its idle spares (the harness'
+    start-up probe also occupies a child for a moment; reused children
+    beyond spare_children leave after SPARE_IDLE)."""
+    n = spares if spares is not None else int(w.conf["spare_children"])
+    if REUSE:
+        timeout += SPARE_IDLE
+
+    def ok():
+        kids = w.children()
+        return len(kids) == n and len(spare_pids(w)) == n
+    wait_for(ok, timeout, what="only %d spare children (have %r)"
+             % (n, w.children()))
+
+
 def wait_served(w, pid, timeout=10.0):
     """The child pid is done with its client: exited and reaped, or (with
     reused children, WSPUBSUB_REUSE) back in the spare pool.  Returns

@@ -21,7 +21,8 @@ import harness
 from harness import (FrameReader, assert_clean_log, child_of_user,
                      close_code, connect_from, live_children, mask_frame,
                      open_ws, proc_status_kib, raw_request, read_frame,
-                     read_head, report, spare_pids, status_of, wait_for)
+                     read_head, report, settle, spare_pids, status_of,
+                     wait_for)
 
 # These clients speak plain ws:// over raw, mostly non-blocking sockets;
 # the suite's TLS mode (WSPUBSUB_TLS=1) is not for them.
@@ -47,18 +48,6 @@ def make_server(make_server):
         w.stop()
     for w in started:
         assert_clean_log(w)
-
-
-def settle(w, spares=None, timeout=10.0):
-    """Wait until the master has only its idle spares (the harness'
-    start-up probe also occupies a child for a moment)."""
-    n = spares if spares is not None else int(w.conf["spare_children"])
-
-    def ok():
-        kids = w.children()
-        return len(kids) == n and len(spare_pids(w)) == n
-    wait_for(ok, timeout, what="only %d spare children (have %r)"
-             % (n, w.children()))
 
 
 def recv_until_closed(s, timeout):

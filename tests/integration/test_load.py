@@ -26,7 +26,8 @@ from harness import (assert_clean_log, child_of_user,
                      close_code, connect_from, fd_count, is_asan_binary,
                      live_children, mask_frame, open_ws, open_ws_many,
                      proc_status_kib, raise_nofile, raw_request, read_frame,
-                     read_head, report, spare_pids, status_of, wait_for)
+                     read_head, report, settle, spare_pids, status_of,
+                     wait_for)
 
 # These clients speak plain ws:// over raw, mostly non-blocking sockets;
 # the suite's TLS mode (WSPUBSUB_TLS=1) is not for them.
@@ -56,16 +57,6 @@ def make_server(make_server):
         w.stop()
     for w in started:
         assert_clean_log(w, allow_pids=make.allow_pids)
-
-
-def settle(w, timeout=10.0):
-    n = int(w.conf["spare_children"])
-
-    def ok():
-        kids = w.children()
-        return len(kids) == n and len(spare_pids(w)) == n
-    wait_for(ok, timeout, what="only %d spare children (have %r)"
-             % (n, w.children()))
 
 
 def log_notices(w, n=25):
