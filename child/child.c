@@ -406,7 +406,11 @@ client_wipe(void)
 
 	if (c->out.data != NULL)
 		explicit_bzero(c->out.data, c->out.cap);
-	free(c->out.data);
+	/* A first-size buffer, cleared, serves the next client as a spare's. */
+	if (c->out.cap == OUT_INITIAL && prepared_out == NULL)
+		prepared_out = c->out.data;
+	else
+		free(c->out.data);
 	if (c->parser.msg != NULL)
 		explicit_bzero(c->parser.msg, c->parser.msg_cap);
 	ws_parser_free(&c->parser);

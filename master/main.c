@@ -542,8 +542,7 @@ master_ready(void)
 static void
 spares_trim(int64_t now)
 {
-	trim_due = proc_trim_spares(conf.spare_children, now - SPARE_IDLE_MS,
-	    SPARE_IDLE_MS);
+	trim_due = proc_trim_spares(conf.spare_children, now, SPARE_IDLE_MS);
 }
 
 static void

@@ -72,7 +72,7 @@ proc_spare(void)
 }
 
 int64_t
-proc_trim_spares(int keep, int64_t idle_before, int64_t idle_ms)
+proc_trim_spares(int keep, int64_t now, int64_t idle_ms)
 {
 	int64_t next = 0;
 	int i, spares = proc_count(PROC_SPARE);
@@ -80,7 +80,7 @@ proc_trim_spares(int keep, int64_t idle_before, int64_t idle_ms)
 	for (i = 0; i < nprocs && spares > keep; i++) {
 		if (procs[i].state != PROC_SPARE)
 			continue;
-		if (procs[i].idle_since > idle_before) {
+		if (procs[i].idle_since + idle_ms > now) {
 			if (next == 0 || procs[i].idle_since + idle_ms < next)
 				next = procs[i].idle_since + idle_ms;
 			continue;

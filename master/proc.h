@@ -33,10 +33,10 @@ struct proc	*proc_find(pid_t);
 void		 proc_remove(struct proc *);
 struct proc	*proc_spare(void);	/* the one idle the shortest time */
 /*
- * Retire spares idle since before idle_before while more than keep are
- * left; returns when the next would be due (0: none).
+ * Retire spares idle for idle_ms by now while more than keep are left;
+ * returns when the next would be due (0: none).
  */
-int64_t		 proc_trim_spares(int keep, int64_t idle_before, int64_t idle_ms);
+int64_t		 proc_trim_spares(int keep, int64_t now, int64_t idle_ms);
 int		 proc_count(enum proc_state);
 int		 proc_count_host(const char *peer);
 int		 proc_total(void);

@@ -15,8 +15,8 @@ import time
 import pytest
 import websockets
 
-from harness import (RedisServer, Wspubsub, assert_clean_log, client_connect,
-                     wait_for)
+from harness import RedisServer, Wspubsub, assert_clean_log, wait_for
+from test_ops import metrics as scrape_metrics
 
 LIBRARY = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
                        "redis", "wspubsub.lua")
@@ -470,21 +470,8 @@ def test_gaps(server, redis_server):
 
 
 def metrics(server):
-    s = client_connect(("127.0.0.1", server.port), T)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    out = {}
-    for line in data.split(b"\r\n\r\n", 1)[1].decode().splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
+    """The instance's /metrics, read and checked as test_ops does."""
+    return scrape_metrics(server.port)
 
 
 class Publisher:

@@ -4,6 +4,7 @@ is clean, wipes what the client left, and exits whenever reuse would be
 unsafe or stale (a reload, a close not completed, a broken Redis, memory
 grown, the limit reached)."""
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -37,13 +38,16 @@ def wait_idle(w, spares):
 
 
 def alive(pid):
-    return proc_title(pid) is not None and \
-        not open("/proc/%d/stat" % pid).read().split(") ")[1].startswith("Z")
+    """pid runs (is neither gone nor a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:         # gone, even while being read
+        return False
 
 
 def wait_gone(pid):
-    wait_for(lambda: not os.path.exists("/proc/%d" % pid) or not alive(pid),
-             T, what="child %d to exit" % pid)
+    wait_for(lambda: not alive(pid), T, what="child %d to exit" % pid)
 
 
 def subscribed(r, channel):
@@ -57,6 +61,16 @@ async def in_thread(fn, *args):
 async def until_subscribed(r, channel):
     await in_thread(lambda: wait_for(lambda: subscribed(r, channel) == 1, T,
                                      what="%s subscribed" % channel))
+
+
+@contextlib.asynccontextmanager
+async def on_child(w, r, user, pid, url=None, **kw):
+    """Connected and subscribed as user, served by the reused child pid."""
+    async with websockets.connect("%s/?user=%s" % (url or w.url, user),
+                                  **kw) as ws:
+        await until_subscribed(r, user)
+        assert child_of_user(w, user) == pid
+        yield ws
 
 
 async def reload_with(w, **conf):
@@ -141,9 +155,7 @@ def test_reused_child_never_delivers_a_previous_users_message(reusing,
                     .startswith("alice-")
         try:
             await in_thread(wait_idle, w, 1)
-            async with websockets.connect(w.url + "/?user=bob") as b:
-                await until_subscribed(r, "bob")
-                assert child_of_user(w, "bob") == pid
+            async with on_child(w, r, "bob", pid) as b:
                 assert sent[0] > 0
                 r.publish("bob", "bob-1")
                 r.publish("bob", "bob-2")
@@ -250,9 +262,7 @@ def test_sighup_new_prefix_retires_reused_children(reusing, redis_server):
     wait_idle(w, 1)
 
     async def run():
-        async with websockets.connect(w.url + "/?user=held") as ws:
-            await until_subscribed(r, "held")
-            assert child_of_user(w, "held") == pid      # reused
+        async with on_child(w, r, "held", pid) as ws:
             await reload_with(w, channel_prefix="p:")
             r.publish("held", "old prefix")
             assert await asyncio.wait_for(ws.recv(), T) == "old prefix"
@@ -303,9 +313,7 @@ def test_sighup_new_certificate_retires_reused_children(tmpdir_, redis_server):
             pid, fp = await served(old, "t1")
             assert fp == old_fp
             await in_thread(wait_idle, w, 1)
-            async with websockets.connect(url + "/?user=t2", ssl=old):
-                await until_subscribed(r, "t2")
-                assert child_of_user(w, "t2") == pid
+            async with on_child(w, r, "t2", pid, url=url, ssl=old):
                 for src, dst in ((crt2, crt), (key2, key)):
                     with open(src, "rb") as f, open(dst + ".new", "wb") as g:
                         g.write(f.read())
@@ -328,9 +336,7 @@ def test_sigterm_with_reused_children(reusing, redis_server):
     wait_idle(w, 2)
 
     async def run():
-        async with websockets.connect(w.url + "/?user=s2") as ws:
-            await until_subscribed(r, "s2")
-            assert child_of_user(w, "s2") == pid
+        async with on_child(w, r, "s2", pid) as ws:
             w.signal(signal.SIGTERM)
             with pytest.raises(websockets.ConnectionClosed) as e:
                 await asyncio.wait_for(ws.recv(), T)

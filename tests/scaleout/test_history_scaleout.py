@@ -34,6 +34,7 @@ import pytest
 import redis
 
 import harness
+from test_ops import parse_metrics
 from harness import mask_frame, open_ws_many, report, wait_for
 from redis_topology import ClusterPublisher, Clients, resubscribed_channels
 from test_cluster import RETRY, _group_names, cluster_conf, log_tail
@@ -391,12 +392,7 @@ def instance_metrics(w):
             break
         data += chunk
     s.close()
-    out = {}
-    for line in data.split(b"\r\n\r\n", 1)[1].decode().splitlines():
-        if line and not line.startswith("#"):
-            k, v = line.rsplit(" ", 1)
-            out[k] = float(v)
-    return out
+    return parse_metrics(data.split(b"\r\n\r\n", 1)[1])
 
 
 # --- HAProxy: an instance stopped, its clients resume ------------------------
