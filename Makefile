@@ -19,13 +19,14 @@
 #                   memory, fan-out and history, each against the same
 #                   run's raw Redis subscriber and fork floor; run twice,
 #                   with max_clients_per_child 1 and then 1000, one table
-#                   each (about 3 minutes; contrib/bench/README.md)
+#                   each, then latency and connection rate once more with
+#                   "sandbox no" (about 4 minutes; contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
 #   make lint-man   check the man pages with mandoc -T lint
 
-PKGS     = openssl hiredis libbsd jansson
+PKGS     = openssl hiredis libbsd jansson libseccomp
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 CFLAGS  ?= -O2 -g
@@ -48,7 +49,7 @@ CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
 	      child/jwt.c child/history.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
-	      master/proc.c master/reap.c master/spawn.c
+	      master/proc.c master/reap.c master/spawn.c master/sandbox.c
 SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
 # The history library (contrib/redis/wspubsub.lua) is compiled in, as a
 # C string generated from the file: wspubsub loads it into Redis itself.
@@ -57,6 +58,9 @@ HDRS        = $(wildcard ws/*.h child/*.h master/*.h) $(GEN_LUA)
 
 OBJS      = $(SRCS:%.c=build/%.o)
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
+# wspubsub-hooks: the ASan build with test hooks (child/testhook.h), so
+# that tests can ask a child to make calls the sandbox forbids.
+HOOKS_OBJS = $(SRCS:%.c=build/hooks/%.o) build/hooks/child/testhook.o
 # Everything but main(), for unit tests.
 LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
 
@@ -95,6 +99,9 @@ wspubsub-asan: $(ASAN_OBJS)
 
 asan: wspubsub-asan
 
+wspubsub-hooks: $(HOOKS_OBJS)
+	$(CC) $(CFLAGS) $(SANITIZE) $(LDFLAGS) -o $@ $(HOOKS_OBJS) $(LDLIBS)
+
 $(GEN_LUA): contrib/redis/wspubsub.lua
 	@mkdir -p $(dir $@)
 	@echo "GEN $@"
@@ -116,6 +123,12 @@ build/asan/%.o: %.c $(HDRS)
 	@echo "CC $< (asan)"
 	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(SANITIZE) -c -o $@ $<
 
+build/hooks/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC $< (hooks)"
+	@$(CC) $(CPPFLAGS) -DWSPUBSUB_TEST_HOOKS $(WARN) $(CFLAGS) $(SANITIZE) \
+	    -c -o $@ $<
+
 build/asan/tests/%: tests/unit/%.c $(LIB_SRCS:%.c=build/asan/%.o)
 	@mkdir -p $(dir $@)
 	@echo "TEST $@"
@@ -125,7 +138,7 @@ build/asan/tests/%: tests/unit/%.c $(LIB_SRCS:%.c=build/asan/%.o)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: wspubsub wspubsub-asan
+integration: wspubsub wspubsub-asan wspubsub-hooks
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB_TLS=1 WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
@@ -184,8 +197,9 @@ stress: wspubsub
 
 # The benchmark: starts its own redis-server and ./wspubsub, once with a
 # process per client (max_clients_per_child 1), then with children that
-# serve up to 1000 clients each; each run has its own watchdog (280 s).
-# The second runs even if the first failed; the status is the last
+# serve up to 1000 clients each, then unsandboxed (latency and connection
+# rate only: what the sandbox costs); each run has its own watchdog
+# (280 s).  Each runs even if one before failed; the status is the last
 # failure's.
 BENCH_PKGS = hiredis openssl
 .PHONY: bench
@@ -195,6 +209,9 @@ bench: wspubsub contrib/bench/wsbench
 	    echo "contrib/bench/wsbench -s ./wspubsub -c $$n"; \
 	    contrib/bench/wsbench -s ./wspubsub -c $$n || rc=$$?; \
 	done; \
+	echo "contrib/bench/wsbench -s ./wspubsub -c 1 -x 'sandbox no' -o 13"; \
+	contrib/bench/wsbench -s ./wspubsub -c 1 -x 'sandbox no' -o 13 || \
+	    rc=$$?; \
 	exit $$rc
 
 BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
@@ -256,4 +273,4 @@ lint-man:
 	mandoc -T lint -W warning $(MANPAGES)
 
 clean:
-	rm -rf build wspubsub wspubsub-asan contrib/bench/wsbench
+	rm -rf build wspubsub wspubsub-asan wspubsub-hooks contrib/bench/wsbench

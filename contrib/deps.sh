@@ -18,6 +18,7 @@ PACKAGES="
 	libbsd-dev
 	libjansson-dev
 	libcmocka-dev
+	libseccomp-dev
 	redis-server
 	python3
 	python3-pytest
