@@ -79,6 +79,7 @@ struct landlock_attr {
 static struct sock_filter	*prog;		/* compiled by the master */
 static size_t			 proglen;	/* instructions */
 static int			 inetd_mode;	/* no master to tell */
+static int			 landlock_abi = -1;	/* not asked yet */
 
 /* Every call here is made by a child after it entered the sandbox. */
 static const int allowed[] = {
@@ -141,8 +142,12 @@ sandbox_landlock_abi(void)
 {
 	long abi;
 
-	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_VERSION);
-	return abi > 0 ? (int)abi : 0;
+	if (landlock_abi == -1) {
+		abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+		    LL_CREATE_VERSION);
+		landlock_abi = abi > 0 ? (int)abi : 0;
+	}
+	return landlock_abi;
 }
 
 /* Allow nr, with one argument check if n is 1.  libseccomp says -errno. */
@@ -237,6 +242,7 @@ sandbox_prepare(const struct conf *conf)
 	 * parses an object: seed it now, before any child is sandboxed.
 	 */
 	json_object_seed(0);
+	(void)sandbox_landlock_abi();	/* asked once, for every child */
 	if ((ctx = seccomp_init(SCMP_ACT_TRAP)) == NULL) {
 		log_error("sandbox: seccomp_init failed");
 		return -1;

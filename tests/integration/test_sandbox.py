@@ -5,6 +5,7 @@ the call.  The calls are made on request by wspubsub-hooks, a build with
 test hooks (child/testhook.h) that ./wspubsub never contains."""
 import os
 import re
+import signal
 import subprocess
 
 import pytest
@@ -177,3 +178,53 @@ def test_sandbox_names_are_resolved_by_the_master(make_server,
     assert out.returncode == 1
     assert re.search(r"bad\.conf:1: redis_host no-such-host\.invalid: ",
                      out.stderr), out.stderr
+
+
+def reload(w, **conf):
+    """Rewrite w's configuration with conf and SIGHUP; the log's text from
+    that reload's outcome on."""
+    w.conf.update(conf)
+    w.write_conf()
+    n = len(w.log())
+    w.signal(signal.SIGHUP)
+    return wait_for(lambda: (lambda t: t if "reloaded" in t else None)(
+        w.log()[n:]), T, what="the reload's outcome")
+
+
+def test_reload_turns_the_sandbox_off_and_resolves_again(make_server,
+                                                         redis_server):
+    w = make_server(spare_children=2)
+    wait_for(lambda: len(w.children()) >= 2 and
+             all(sandboxed(p) for p, _ in w.children()), T,
+             what="sandboxed spares")
+    old = {p for p, _ in w.children()}
+    # A name that does not resolve: the reload is refused, names its line.
+    out = reload(w, redis_host="no-such-host.invalid")
+    assert "not reloaded" in out, out
+    assert re.search(r":\d+: redis_host no-such-host\.invalid: ", out), out
+    out = reload(w, redis_host="localhost", sandbox="no")
+    assert "configuration reloaded" in out, out
+    wait_for(lambda: {p for p, _ in w.children()}.isdisjoint(old) and
+             len(w.children()) >= 2, T, what="new spares")
+    for pid, _ in w.children():
+        assert (status(pid) or {"Seccomp": "0"})["Seccomp"] == "0", pid
+    r = redis_server.client()
+    a, ra = open_ws(w.port, "alice")
+    assert publish_until(r, "alice", "after the reload") == 1
+    assert recv_text(a, ra)[0] == b"after the reload"
+    a.close()
+
+
+def test_syslog_from_inside_the_sandbox(make_server, redis_server):
+    """With log_target syslog a child opens its syslog socket (AF_UNIX)
+    after it entered the sandbox; that is allowed, and nothing is killed."""
+    w = make_server(log_target="syslog", spare_children=2)
+    r = redis_server.client()
+    for user in ("alice", "bob"):
+        s, rest = open_ws(w.port, user)
+        assert publish_until(r, user, "hello " + user) == 1
+        assert recv_text(s, rest)[0] == ("hello " + user).encode()
+        pid = wait_for(lambda: child_of_user(w, user), T, what="the child")
+        assert sandboxed(pid)
+        s.close()
+    assert metrics(w.port)["wspubsub_sandbox_kills_total"] == 0
