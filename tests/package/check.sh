@@ -8,7 +8,8 @@
 #  2. Record the list of files on the system (snapshot(), below).
 #  3. dpkg -i; the files, the conffiles and the system user are there;
 #     "wspubsub -t" accepts the installed configuration; systemd-analyze
-#     verify accepts the installed units.
+#     verify accepts the installed units.  Where systemd is not running,
+#     wspubsub.socket is enabled.
 #  4. Start the installed /usr/sbin/wspubsub as root with a copy of the
 #     installed configuration that points at a private redis-server and
 #     free loopback ports (and logs to a file here instead of syslog):
@@ -278,6 +279,15 @@ say "user: $pw"
 (cd /lib/systemd/system && systemd-analyze verify $UNITS) ||
     fail "systemd-analyze verify rejects the installed units"
 say "systemd-analyze verify: the units are accepted"
+
+# Enable a unit as an operator would, so that the purge must take the
+# symlinks and deb-systemd-helper's records away too.  Only where
+# systemd is not running: there the upgrade below would start it.
+if [ ! -d /run/systemd/system ]; then
+	systemctl enable wspubsub.socket
+	[ -L /etc/systemd/system/sockets.target.wants/wspubsub.socket ] ||
+	    fail "systemctl enable wspubsub.socket made no symlink"
+fi
 t_install=$(($(now) - t))
 
 # ---- 4. run the installed server
@@ -358,6 +368,10 @@ tail -n 1 "$CONF" | grep -qx "$edit" ||
     fail "the upgrade lost the edit of $CONF"
 ls /etc/wspubsub/*.dpkg-* 2>/dev/null && fail "dpkg left the files above"
 /usr/sbin/wspubsub -t -f "$CONF" || fail "wspubsub -t rejects $CONF"
+if [ ! -d /run/systemd/system ]; then
+	systemctl is-enabled --quiet wspubsub.socket ||
+	    fail "the upgrade disabled wspubsub.socket"
+fi
 
 say "dpkg -r $PKG"
 dpkg -r "$PKG"
