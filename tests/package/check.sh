@@ -16,6 +16,8 @@
 #     it drops to the user wspubsub itself.  One message is delivered
 #     to a WebSocket client, and the master and its children run as
 #     wspubsub (deliver.py).  Then SIGTERM, and every process is gone.
+#     One more message through "wspubsub -i" started as wspubsub, as
+#     wspubsub-inetd@.service starts it.
 #  5. Edit the configuration and upgrade to the same package with a
 #     higher version: the edit is kept.  dpkg -r: the configuration is
 #     kept.  dpkg --purge: it is gone, and so are the user and group.
@@ -144,6 +146,13 @@ stop() {
 # uid_of PID: the real uid of a process; nothing if it is gone.
 uid_of() {
 	sed -n 's/^Uid:\t\([0-9]*\).*/\1/p' "/proc/$1/status" 2>/dev/null || :
+}
+
+# none_as_wspubsub: no process runs as the user wspubsub ($uid).
+none_as_wspubsub() {
+	! for _p in /proc/[0-9]*; do
+		uid_of "${_p#/proc/}"
+	done | grep -qx "$uid"
 }
 
 # children PID: the pids whose parent is PID.
@@ -328,7 +337,7 @@ wait_until 10 "wspubsub to answer /healthz on port $ws_port" ws_up
 say "wspubsub (pid $ws_pid) listens on 127.0.0.1:$ws_port," \
     "redis-server on $redis_port"
 
-PYTHONDONTWRITEBYTECODE=1 "$PYTHON" tests/package/deliver.py \
+PYTHONDONTWRITEBYTECODE=1 "$PYTHON" tests/package/deliver.py master \
     "$ws_port" "$redis_port" "$ws_pid" wspubsub ||
     fail "no message delivered through the installed server"
 
@@ -339,18 +348,21 @@ ws_gone() {
 wait_until 20 "wspubsub to stop on SIGTERM" ws_gone
 wait "$ws_pid" || fail "wspubsub exited with status $? on SIGTERM"
 ws_pid=
-# No process runs as the user wspubsub.
-none_as_wspubsub() {
-	! for _p in /proc/[0-9]*; do
-		uid_of "${_p#/proc/}"
-	done | grep -qx "$uid"
-}
 wait_until 20 "every process of the user wspubsub to end" none_as_wspubsub
-stop "$redis_pid" 10 || :
-redis_pid=
 grep -q 'close user=package-check' "$tmp/wspubsub.log" ||
     fail "the log has no close line for the client"
 say "stopped; the log's last line: $(tail -n 1 "$tmp/wspubsub.log")"
+
+# One connection served as wspubsub-inetd@.service serves it: "wspubsub
+# -i" started as the user wspubsub, whose "user wspubsub" then holds
+# already.  It reads the configuration as that user.
+chmod 755 "$tmp"
+PYTHONDONTWRITEBYTECODE=1 "$PYTHON" tests/package/deliver.py inetd \
+    "$tmp/wspubsub.conf" "$redis_port" wspubsub ||
+    fail "no message delivered through wspubsub -i"
+wait_until 10 "the processes of wspubsub -i to end" none_as_wspubsub
+stop "$redis_pid" 10 || :
+redis_pid=
 t_run=$(($(now) - t))
 
 # ---- 5. upgrade over an edited configuration, remove, purge
