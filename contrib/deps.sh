@@ -19,8 +19,8 @@ PACKAGES="
 	libhiredis-dev
 	libbsd-dev
 	libjansson-dev
-	libseccomp-dev
 	libcmocka-dev
+	libseccomp-dev
 	redis-server
 	python3
 	python3-pytest
