@@ -202,9 +202,10 @@ snapshot() {
 		find / -xdev -mindepth 1 -maxdepth 1
 		for d in /etc /usr /var /opt /srv /boot \
 		    /bin /sbin /lib /lib32 /lib64 /libx32; do
-			[ -d "$d" ] && [ ! -L "$d" ] || continue
-			find "$d" -xdev \( -path /var/tmp -o -path /var/lib/dpkg \) \
-			    -prune -o -print
+			if [ -d "$d" ] && [ ! -L "$d" ]; then
+				find "$d" -xdev \( -path /var/tmp \
+				    -o -path /var/lib/dpkg \) -prune -o -print
+			fi
 		done
 	} | LC_ALL=C sort >"$1"
 }
@@ -288,6 +289,7 @@ say "user: $pw"
 # unknown key or a value it cannot parse, and exits 0: any output at all
 # fails the check.  (An After= unit that does not exist, redis-server
 # where Redis lives elsewhere, makes it say nothing.)
+# shellcheck disable=SC2086  # word splitting of the list is intended
 verify=$(cd /lib/systemd/system && systemd-analyze verify $UNITS 2>&1) ||
     fail "systemd-analyze verify rejects the installed units: $verify"
 [ -z "$verify" ] || fail "systemd-analyze verify complains: $verify"
@@ -317,15 +319,19 @@ redis_up() {
 }
 wait_until 10 "redis-server on port $redis_port" redis_up
 
+# The installed configuration as it is, but for the ports, and the log
+# on standard error (a file here) rather than syslog, which a test
+# machine may not read.
 ws_port=$(free_port)
 sed -e "s/^listen .*/listen 127.0.0.1:$ws_port/" \
     -e "s/^redis_port .*/redis_port $redis_port/" \
     -e "s/^log_target syslog$/log_target stderr/" \
     "$CONF" >"$tmp/wspubsub.conf"
-grep -qx "listen 127.0.0.1:$ws_port" "$tmp/wspubsub.conf" &&
-    grep -qx "redis_port $redis_port" "$tmp/wspubsub.conf" &&
-    ! grep -q '^log_target syslog' "$tmp/wspubsub.conf" ||
-    fail "could not point a copy of $CONF at the test ports"
+for want in "listen 127.0.0.1:$ws_port" "redis_port $redis_port" \
+    "log_target stderr"; do
+	grep -qx "$want" "$tmp/wspubsub.conf" ||
+	    fail "no \"$want\" in the copy of $CONF made for the test"
+done
 
 /usr/sbin/wspubsub -f "$tmp/wspubsub.conf" >"$tmp/wspubsub.log" 2>&1 &
 ws_pid=$!
