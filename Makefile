@@ -28,8 +28,9 @@
 #                   the last line printed is the .deb's path
 #   make package-check
 #                   as root: build the package, lintian it, install it,
-#                   run the installed server, remove and purge it, and
-#                   check that nothing is left behind (tests/package/)
+#                   run the installed server, upgrade, remove and purge
+#                   it, and check that nothing is left behind
+#                   (tests/package/check.sh)
 
 PKGS     = openssl hiredis libbsd jansson
 CC      ?= cc
