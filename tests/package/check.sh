@@ -315,7 +315,7 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" \
 redis_pid=$!
 redis_up() {
 	alive "$redis_pid" || fail "redis-server exited"
-	[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]
+	[ "$(timeout 2 redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ]
 }
 wait_until 10 "redis-server on port $redis_port" redis_up
 
