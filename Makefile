@@ -25,6 +25,13 @@
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
 #   make lint-man   check the man pages with mandoc -T lint
+#   make deb        build the Debian package (debian/) in build/deb/;
+#                   the last line printed is the .deb's path
+#   make package-check
+#                   as root: build the package, lintian it, install it,
+#                   run the installed server, upgrade, remove and purge
+#                   it, and check that nothing is left behind
+#                   (tests/package/check.sh)
 
 PKGS     = openssl hiredis libbsd jansson libseccomp
 CC      ?= cc
@@ -75,7 +82,7 @@ UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
 .PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps stress \
-	install uninstall lint-man scaleout test-repeat
+	install uninstall lint-man scaleout test-repeat deb package-check
 
 all: wspubsub
 
@@ -271,6 +278,37 @@ uninstall:
 # Fails on any mandoc message above STYLE (WARNING, ERROR, UNSUPP).
 lint-man:
 	mandoc -T lint -W warning $(MANPAGES)
+
+# The Debian package.  dpkg-buildpackage writes beside the directory it
+# builds, so it builds a copy of what the package needs in build/deb/:
+# the tree and its parent stay clean.  debian/changelog must carry the
+# version in master/main.c.  The last line printed is the .deb's path.
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -SVersion 2>/dev/null)
+DEB_ARCH    = $(shell dpkg --print-architecture 2>/dev/null)
+DEB_TREE    = build/deb/wspubsub-$(DEB_VERSION)
+DEB         = build/deb/wspubsub_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb:
+	@v=$$(sed -n 's/^#define WSPUBSUB_VERSION[^"]*"\(.*\)"$$/\1/p' \
+	    master/main.c); \
+	if [ -z "$(DEB_VERSION)" ] || [ "$$v" != "$(DEB_VERSION)" ]; then \
+	    echo "deb: debian/changelog has \"$(DEB_VERSION)\"," \
+	        "master/main.c has \"$$v\"" >&2; \
+	    exit 1; \
+	fi
+	rm -rf build/deb
+	mkdir -p $(DEB_TREE)/contrib
+	cp -R Makefile README.md wspubsub.conf master child ws debian \
+	    $(DEB_TREE)/
+	cp -R contrib/systemd contrib/logrotate contrib/redis $(DEB_TREE)/contrib/
+	cd $(DEB_TREE) && dpkg-buildpackage -us -uc -b
+	@test -f $(DEB)
+	@echo $(DEB)
+
+# Installs and purges the package on this machine: root only, and not
+# part of "test" (.ci/run runs it after).
+package-check:
+	PYTHON=$(PYTHON) sh tests/package/check.sh
 
 clean:
 	rm -rf build wspubsub wspubsub-asan wspubsub-hooks contrib/bench/wsbench
