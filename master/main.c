@@ -397,6 +397,14 @@ reload(void)
 	systemd_notify("READY=1");
 }
 
+/* Point f at /dev/null; without one (a chroot) f is left closed: as good. */
+static void
+to_null(FILE *f, const char *mode)
+{
+	if (freopen("/dev/null", mode, f) == NULL)
+		return;
+}
+
 /*
  * -i: serve the one client on standard input, as inetd and systemd's
  * Accept=yes run us, with no master.  Under inetd standard error is the
@@ -429,9 +437,9 @@ inetd_main(void)
 	if ((fd = dup(STDIN_FILENO)) == -1)
 		fatal("dup");
 	if (err_is_socket)
-		(void)freopen("/dev/null", "w", stderr);
-	(void)freopen("/dev/null", "r", stdin);
-	(void)freopen("/dev/null", "w", stdout);
+		to_null(stderr, "w");
+	to_null(stdin, "r");
+	to_null(stdout, "w");
 	if (sandbox_prepare(&conf) == -1 || sandbox_enter(&conf) == -1)
 		fatalx("could not enter the sandbox; exiting");
 	child_serve(&conf.child, fd, peer, conf.inetd_tls ? CHILD_TLS : 0);
