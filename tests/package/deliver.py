@@ -42,6 +42,15 @@ def ids(pid):
     return uids, gids
 
 
+def seccomp(pid):
+    """The Seccomp mode of a process (2: a filter), from /proc/PID/status."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Seccomp:"):
+                return int(line.split()[1])
+    return None
+
+
 def children(ppid):
     out = []
     for d in os.listdir("/proc"):
@@ -90,6 +99,13 @@ async def master(port, redis_port, pid, user):
         print("processes as %s (%d:%d): master %d, children %s"
               % (user, pw.pw_uid, pw.pw_gid, pid,
                  " ".join(str(p) for p in pids[1:])))
+        # The child that serves this client is in the sandbox.
+        busy = [p for p in pids[1:] if b"package-check" in
+                open("/proc/%d/cmdline" % p, "rb").read()]
+        if len(busy) != 1 or seccomp(busy[0]) != 2:
+            raise AssertionError("the client's child %s is not under a "
+                                 "seccomp filter" % busy)
+        print("the client's child %d is sandboxed (Seccomp: 2)" % busy[0])
 
 
 async def inetd(conf, redis_port, user):
@@ -105,6 +121,9 @@ async def inetd(conf, redis_port, user):
                                       sock=ours, open_timeout=T,
                                       close_timeout=T) as ws:
             await deliver(ws, redis_port, "hello from wspubsub -i")
+            if seccomp(proc.pid) != 2:
+                raise AssertionError("wspubsub -i is not under a seccomp "
+                                     "filter")
         rc = await asyncio.get_running_loop().run_in_executor(
             None, proc.wait, T)
         if rc != 0:
