@@ -33,7 +33,7 @@
 #                   it, and check that nothing is left behind
 #                   (tests/package/check.sh)
 
-PKGS     = openssl hiredis libbsd jansson libseccomp
+PKGS     = openssl hiredis libbsd jansson libseccomp zlib
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 CFLAGS  ?= -O2 -g
@@ -48,7 +48,7 @@ LDFLAGS += -Wl,-z,now -Wl,-z,relro
 SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c
+WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c ws/deflate.c
 CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
 	      child/io.c child/loop.c child/reconnect.c child/redis.c \
 	      child/resp.c child/cluster.c child/sentinel.c child/proxy.c \

@@ -219,7 +219,7 @@ static struct ws_request req;	/* static: too large for the stack */
 static int
 upgrade(struct client *c, char *head, size_t *lenp)
 {
-	char since[HISTORY_ID_MAX + 1];
+	char since[HISTORY_ID_MAX + 1], pmd_answer[WS_PMD_RESPONSE_MAX];
 	size_t len, hlen;
 	int r, status;
 
@@ -271,9 +271,16 @@ upgrade(struct client *c, char *head, size_t *lenp)
 	    c->user, c->channel, sizeof(c->channel)) == -1)
 		return refuse(c, 400, "invalid user name");
 
+	if (c->conf->compression)
+		(void)ws_pmd_negotiate(req.extension, req.nextension,
+		    DEFLATE_SERVER_BITS, DEFLATE_CLIENT_BITS, &c->pmd);
+	if (c->pmd.on)
+		ws_pmd_response(&c->pmd, pmd_answer);
+
 	if (redis_open(c) == -1)
 		return refuse(c, 503, "redis unavailable");
-	if (http_switch(&c->http, req.key, c->v1 ? SUBPROTOCOL : NULL) == -1) {
+	if (http_switch(&c->http, req.key, c->v1 ? SUBPROTOCOL : NULL,
+	    c->pmd.on ? pmd_answer : NULL) == -1) {
 		log_info("%s: could not send 101", c->peer);
 		return -1;
 	}
@@ -484,6 +491,9 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 		return -1;
 	}
 	ws_parser_init(&c->parser, conf->max_message_size);
+	if (c->pmd.on)
+		ws_parser_inflate(&c->parser, c->pmd.client_bits,
+		    c->pmd.client_reset);
 	if (c->channel[0] != '\0') {
 		c->state = CS_OPEN;
 		setproctitle("%s %s", c->user, c->peer);

@@ -19,6 +19,15 @@
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
 /* Messages with a header: ids, resume status (README, "Client protocol"). */
 #define SUBPROTOCOL		"wspubsub.v1"
+/*
+ * permessage-deflate: the window the server compresses with (1 KiB; a
+ * 2 KiB JSON message comes out 1% larger than with 32 KiB), and the most
+ * the client may use when it lets us say (client_max_window_bits): the
+ * inflate state it makes us keep is then 7 KiB and this window, not
+ * 32 KiB.  See ws/deflate.c.
+ */
+#define DEFLATE_SERVER_BITS	10
+#define DEFLATE_CLIENT_BITS	10
 
 /* The output buffer's first size; a spare allocates it (child_prepare()). */
 #define OUT_INITIAL	4096
@@ -51,6 +60,7 @@ struct client {
 	size_t			 in_len;	/* bytes that followed the head */
 	sigset_t		 waitmask;	/* signal mask while polling */
 	int			 v1;		/* subprotocol wspubsub.v1 */
+	struct ws_pmd		 pmd;		/* permessage-deflate agreed */
 	int			 resume_pending; /* since given, not answered */
 	int			 again;		/* may serve another client */
 	int			 clean;		/* both sides closed cleanly */

@@ -160,18 +160,21 @@ http_respond(const struct http *h, int status, const char *body)
 }
 
 int
-http_switch(const struct http *h, const char *key, const char *protocol)
+http_switch(const struct http *h, const char *key, const char *protocol,
+    const char *extensions)
 {
-	char accept[WS_ACCEPT_LEN + 1], buf[256];
+	char accept[WS_ACCEPT_LEN + 1], buf[512];
 	int n;
 
 	if (ws_accept_key(key, accept) == -1)
 		return -1;
 	n = snprintf(buf, sizeof(buf), "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Accept: %s\r\n%s%s%s\r\n", accept,
+	    "Sec-WebSocket-Accept: %s\r\n%s%s%s%s%s%s\r\n", accept,
 	    protocol ? "Sec-WebSocket-Protocol: " : "", protocol ? protocol : "",
-	    protocol ? "\r\n" : "");
+	    protocol ? "\r\n" : "",
+	    extensions ? "Sec-WebSocket-Extensions: " : "",
+	    extensions ? extensions : "", extensions ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
 	return write_all(h, buf, (size_t)n);

@@ -34,9 +34,9 @@ int	http_send(const struct http *, int status, const char *type,
 	    const char *body, size_t len);
 /*
  * 101 Switching Protocols, answering the Sec-WebSocket-Key key, with the
- * subprotocol chosen (or NULL).
+ * subprotocol chosen and the extensions accepted (each NULL for none).
  */
 int	http_switch(const struct http *, const char *key,
-	    const char *protocol);
+	    const char *protocol, const char *extensions);
 
 #endif /* CHILD_HTTP_H */

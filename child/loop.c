@@ -45,8 +45,9 @@
  */
 #define SIGNALS_EVERY_MS 100
 
+/* Room for n more bytes at o->data + o->len. */
 static int
-out_append(struct outbuf *o, const uint8_t *p, size_t n)
+out_reserve(struct outbuf *o, size_t n)
 {
 	size_t cap;
 	uint8_t *d;
@@ -65,6 +66,14 @@ out_append(struct outbuf *o, const uint8_t *p, size_t n)
 		o->data = d;
 		o->cap = cap;
 	}
+	return 0;
+}
+
+static int
+out_append(struct outbuf *o, const uint8_t *p, size_t n)
+{
+	if (out_reserve(o, n) == -1)
+		return -1;
 	memcpy(o->data + o->len, p, n);
 	o->len += n;
 	return 0;
@@ -399,6 +408,37 @@ queue_parts(struct client *c, int opcode, const void *head, size_t headlen,
 }
 
 /*
+ * permessage-deflate: the frame's payload (head and data, one message)
+ * compressed straight into the output buffer, after room for the longest
+ * frame header; the header then goes just before it.  Returns 1 when
+ * compressing would not make it smaller: the caller sends it as it is.
+ */
+static int
+queue_compressed(struct client *c, int opcode, const void *head,
+    size_t headlen, const void *data, size_t len)
+{
+	struct ws_part parts[2] = { { head, headlen }, { data, len } };
+	uint8_t hdr[WS_FRAME_HEADER_MAX], *at;
+	size_t hlen;
+	long n;
+
+	if (headlen + len == 0)
+		return 1;
+	if (out_reserve(&c->out, WS_FRAME_HEADER_MAX + headlen + len) == -1)
+		return -1;
+	at = c->out.data + c->out.len;
+	if ((n = ws_deflate_message(c->conf->compression_level,
+	    c->pmd.server_bits, parts, 2, at + WS_FRAME_HEADER_MAX,
+	    headlen + len - 1)) < 0)
+		return 1;
+	hlen = ws_frame_header(hdr, opcode | WS_RSV1, 1, (uint64_t)n);
+	memmove(at + hlen, at + WS_FRAME_HEADER_MAX, (size_t)n);
+	memcpy(at, hdr, hlen);
+	c->out.len += hlen + (size_t)n;
+	return 0;
+}
+
+/*
  * Turn read Redis replies into frames while the socket keeps up.  Small
  * frames are gathered and written together, so a burst of messages costs
  * a few writes, not one each; a large payload is written straight from
@@ -444,7 +484,14 @@ deliver(struct client *c)
 			}
 			op = ws_utf8_valid((const uint8_t *)payload, len) ?
 			    WS_OP_TEXT : WS_OP_BINARY;
-			if (hlen + len <= COPY_MAX)
+			r = 1;
+			if (c->pmd.on &&
+			    hlen + len >= c->conf->compression_min_size)
+				r = queue_compressed(c, op, head, hlen,
+				    payload, len);
+			if (r != 1)
+				;	/* compressed, or failed */
+			else if (hlen + len <= COPY_MAX)
 				r = queue_parts(c, op, head, hlen, payload,
 				    len);
 			else if ((r = out_flush(c)) == 0)

@@ -60,6 +60,14 @@ struct child_conf {
 	int	history;
 	int	history_replay_max;
 	size_t	max_message_size;
+	/*
+	 * permessage-deflate (RFC 7692, ws/deflate.c): offered by the
+	 * client and on here, messages of compression_min_size bytes or more
+	 * go out compressed at compression_level.
+	 */
+	int	compression;
+	size_t	compression_min_size;
+	int	compression_level;
 	/* durations in milliseconds; 0 disables where noted */
 	int	handshake_timeout;
 	int	identify_timeout;

@@ -21,6 +21,7 @@ PACKAGES="
 	libjansson-dev
 	libcmocka-dev
 	libseccomp-dev
+	zlib1g-dev
 	redis-server
 	python3
 	python3-pytest

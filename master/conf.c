@@ -113,6 +113,10 @@ static const struct key keys[] = {
 	{ "sandbox", K_YESNO, N(child.sandbox), 0, 0 },
 	{ "max_message_size", K_SIZE, N(child.max_message_size), 1,
 	    1LL << 30 },
+	{ "compression", K_YESNO, N(child.compression), 0, 0 },
+	{ "compression_min_size", K_SIZE, N(child.compression_min_size), 0,
+	    1LL << 30 },
+	{ "compression_level", K_INT, N(child.compression_level), 1, 9 },
 	{ "handshake_timeout", K_DURATION, N(child.handshake_timeout),
 	    1, INT_MAX },
 	{ "identify_timeout", K_DURATION, N(child.identify_timeout),
@@ -395,6 +399,9 @@ conf_init(struct conf *c)
 	c->child.redis_cluster = UNSET;
 	c->child.history = UNSET;
 	c->child.history_replay_max = UNSET;
+	c->child.compression = UNSET;
+	c->child.compression_min_size = (size_t)UNSET;
+	c->child.compression_level = UNSET;
 }
 
 #define DEFAULT(field, value)	do {		\
@@ -439,6 +446,10 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->child.redis_cluster, 0);
 	DEFAULT(c->child.history, 1);
 	DEFAULT(c->child.history_replay_max, 1000);
+	DEFAULT(c->child.compression, 1);
+	if (c->child.compression_min_size == (size_t)UNSET)
+		c->child.compression_min_size = 256;
+	DEFAULT(c->child.compression_level, 1);
 	if (c->log_target[0] == '\0')
 		strlcpy(c->log_target, "stderr", sizeof(c->log_target));
 }
@@ -1010,6 +1021,9 @@ conf_print(const struct conf *c, FILE *f)
 	fprintf(f, "batch_scheduling %s\n", c->batch_scheduling ? "yes" : "no");
 	fprintf(f, "sandbox %s\n", cc->sandbox ? "yes" : "no");
 	fprintf(f, "max_message_size %zu\n", cc->max_message_size);
+	fprintf(f, "compression %s\n", cc->compression ? "yes" : "no");
+	fprintf(f, "compression_min_size %zu\n", cc->compression_min_size);
+	fprintf(f, "compression_level %d\n", cc->compression_level);
 	print_duration(f, "handshake_timeout", cc->handshake_timeout);
 	print_duration(f, "identify_timeout", cc->identify_timeout);
 	print_duration(f, "ping_interval", cc->ping_interval);

@@ -10,7 +10,7 @@ ws_frame_header(uint8_t out[WS_FRAME_HEADER_MAX], int opcode, int fin,
 {
 	size_t n;
 
-	out[0] = (fin ? 0x80 : 0) | (opcode & 0x0f);
+	out[0] = (fin ? 0x80 : 0) | (opcode & (WS_RSV1 | 0x0f));
 	if (len < 126) {
 		out[1] = (uint8_t)len;
 		return 2;
@@ -58,6 +58,7 @@ ws_err_close_code(int err)
 {
 	switch (err) {
 	case WS_E_UTF8:
+	case WS_E_DEFLATE:
 		return WS_CLOSE_INVALID_DATA;
 	case WS_E_TOO_BIG:
 		return WS_CLOSE_TOO_BIG;
@@ -87,6 +88,7 @@ ws_strerror(int err)
 	case WS_E_TOO_BIG:		return "message too big";
 	case WS_E_NOMEM:		return "out of memory";
 	case WS_E_CLOSED:		return "data after close frame";
+	case WS_E_DEFLATE:		return "invalid compressed data";
 	default:			return "unknown error";
 	}
 }

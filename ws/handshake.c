@@ -157,6 +157,9 @@ ws_request_parse(struct ws_request *r, const char *head, size_t len)
 		else if (strcasecmp(name, "Sec-WebSocket-Protocol") == 0 &&
 		    r->nprotocol < WS_PROTOCOL_LINES)
 			r->protocol[r->nprotocol++] = value;
+		else if (strcasecmp(name, "Sec-WebSocket-Extensions") == 0 &&
+		    r->nextension < WS_EXTENSION_LINES)
+			r->extension[r->nextension++] = value;
 	}
 	if (line == NULL)
 		return 400;	/* no blank line: head incomplete */

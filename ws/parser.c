@@ -5,12 +5,15 @@
  * checked as soon as the bytes that decide it are in, so a bad frame fails
  * before its payload is read.  Data frames are reassembled into one
  * message under msg_max; text is validated while it arrives, so invalid
- * UTF-8 fails fast, also across fragments.
+ * UTF-8 fails fast, also across fragments.  With permessage-deflate
+ * agreed, a message whose first frame has RSV1 is inflated as its frames
+ * arrive (deflate.c), and the cap and UTF-8 apply to what comes out.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ws.h"
+#include "internal.h"
 
 enum { ST_HEADER, ST_PAYLOAD };
 
@@ -29,12 +32,31 @@ ws_parser_init(struct ws_parser *p, size_t max)
 	ws_utf8_init(&p->utf8);
 }
 
-void
-ws_parser_free(struct ws_parser *p)
+static void
+msg_free(struct ws_parser *p)
 {
 	free(p->msg);
 	p->msg = NULL;
 	p->msg_cap = p->msg_len = 0;
+}
+
+void
+ws_parser_free(struct ws_parser *p)
+{
+	msg_free(p);
+	ws_inflate_free(p);
+}
+
+/*
+ * The most compressed bytes a message of max bytes may take: deflate's
+ * stored blocks add 5 bytes per 64 KiB, a client's own choices (empty
+ * blocks, flushes) a little more.  Inflated bytes are capped as they
+ * come out; this stops a stream that never produces any.
+ */
+static uint64_t
+wire_max(size_t max)
+{
+	return (uint64_t)max + max / 8 + 1024;
 }
 
 /* Checks on the first two header bytes. */
@@ -46,7 +68,9 @@ check_start(struct ws_parser *p)
 
 	p->fin = (b0 & 0x80) != 0;
 	p->opcode = op;
-	if (b0 & 0x70)
+	/* RSV1 is "compressed": only on a message's first frame. */
+	if ((b0 & 0x30) || ((b0 & 0x40) && (p->inflate_bits == 0 ||
+	    (op != WS_OP_TEXT && op != WS_OP_BINARY))))
 		return WS_E_RSV;
 	switch (op) {
 	case WS_OP_CONT:
@@ -108,17 +132,28 @@ check_header(struct ws_parser *p)
 	p->flen = len;
 	p->fgot = 0;
 
+	if (p->opcode == WS_OP_TEXT || p->opcode == WS_OP_BINARY)
+		p->msg_deflated = (h[0] & 0x40) != 0;
 	if (!IS_CONTROL(p->opcode) && p->msg_max != 0) {
-		size_t have = p->opcode == WS_OP_CONT ? p->msg_len : 0;
-		if (len > p->msg_max - have)
-			return WS_E_TOO_BIG;
+		if (p->msg_deflated && p->opcode != WS_OP_CONT)
+			p->msg_wire = 0;
+		if (p->msg_deflated) {
+			if (len > wire_max(p->msg_max) - p->msg_wire)
+				return WS_E_TOO_BIG;
+			p->msg_wire += len;
+		} else {
+			size_t have = p->opcode == WS_OP_CONT ?
+			    p->msg_len : 0;
+			if (len > p->msg_max - have)
+				return WS_E_TOO_BIG;
+		}
 	}
 	if (p->opcode == WS_OP_TEXT || p->opcode == WS_OP_BINARY) {
 		/* A new message: drop the last one's bytes. */
 		p->msg_opcode = p->opcode;
 		p->msg_len = 0;
 		if (p->msg_cap > MSG_KEEP)
-			ws_parser_free(p);
+			msg_free(p);
 		ws_utf8_init(&p->utf8);
 	}
 	return 0;
@@ -191,6 +226,11 @@ finish_frame(struct ws_parser *p, struct ws_event *ev)
 		return finish_control(p, ev);
 	if (!p->fin)
 		return 0;
+	if (p->msg_deflated) {
+		int r = ws_inflate_finish(p);
+		if (r != 0)
+			return r;
+	}
 	if (p->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&p->utf8))
 		return WS_E_UTF8;
 	ev->type = p->msg_opcode == WS_OP_TEXT ? WS_EV_TEXT : WS_EV_BINARY;
@@ -241,7 +281,12 @@ ws_parse(struct ws_parser *p, uint8_t *buf, size_t len, size_t *used,
 		ws_mask(chunk, n, p->key, p->fgot);
 		if (IS_CONTROL(p->opcode))
 			memcpy(p->ctl + p->fgot, chunk, n);
-		else {
+		else if (p->msg_deflated) {
+			if (n > 0 && (r = ws_inflate_feed(p, chunk, n)) != 0) {
+				*used = off + n;
+				return r;
+			}
+		} else {
 			if (p->msg_opcode == WS_OP_TEXT &&
 			    ws_utf8_feed(&p->utf8, chunk, n) != 0) {
 				*used = off + n;

@@ -7,6 +7,10 @@
  * messages under a size cap, validates UTF-8 as it arrives and enforces the
  * close-code rules.  It also writes server frame headers.
  *
+ * It also implements permessage-deflate (RFC 7692, deflate.c): the
+ * negotiation, inflating client messages inside the parser and
+ * compressing one server message at a time.
+ *
  * It knows nothing of sockets, processes, Redis or logging: every function
  * works on caller-supplied buffers and reports failure as a negative
  * enum ws_err, which ws_err_close_code() maps to a close status.
@@ -38,6 +42,8 @@
 
 #define WS_CONTROL_MAX		125	/* largest control frame payload */
 #define WS_FRAME_HEADER_MAX	14	/* 2 + 8 length + 4 mask */
+/* Or'ed into ws_frame_header()'s opcode: RSV1, "compressed" (RFC 7692). */
+#define WS_RSV1			0x40
 #define WS_ACCEPT_LEN		28	/* base64 of a SHA-1 digest */
 
 enum ws_err {
@@ -56,6 +62,7 @@ enum ws_err {
 	WS_E_TOO_BIG = -12,	/* message over the configured cap */
 	WS_E_NOMEM = -13,
 	WS_E_CLOSED = -14,	/* data after the peer's close frame */
+	WS_E_DEFLATE = -15,	/* compressed message that does not inflate */
 };
 
 int		 ws_err_close_code(int err);
@@ -131,11 +138,28 @@ struct ws_parser {
 	struct ws_utf8	 utf8;
 	uint8_t		 ctl[WS_CONTROL_MAX];
 	int		 closed;	/* a close frame was parsed */
+
+	/* permessage-deflate, set by ws_parser_inflate() (deflate.c) */
+	int		 inflate_bits;	/* client's window; 0 = not agreed */
+	int		 inflate_reset;	/* client_no_context_takeover */
+	int		 msg_deflated;	/* the open message had RSV1 */
+	uint64_t	 msg_wire;	/* its compressed bytes so far */
+	void		*inflate;	/* zlib's stream, made on first use */
 };
 
 /* max is the largest message accepted (section 10.4); 0 means no cap. */
 void	ws_parser_init(struct ws_parser *, size_t max);
 void	ws_parser_free(struct ws_parser *);
+
+/*
+ * Let the parser take compressed messages (RSV1 on a message's first
+ * frame): bits is the client's LZ77 window (8-15), reset is 1 when the
+ * client agreed to client_no_context_takeover.  The inflated size counts
+ * against max.  The inflate state is made on the first compressed
+ * message; with reset it is freed after each, otherwise kept until
+ * ws_parser_free().
+ */
+void	ws_parser_inflate(struct ws_parser *, int bits, int reset);
 
 /*
  * Consume up to len bytes.  *used is set to the bytes consumed.  Returns
@@ -156,6 +180,7 @@ int	ws_parse(struct ws_parser *, uint8_t *buf, size_t len, size_t *used,
  */
 #define WS_HEAD_MAX	8192	/* larger heads get 431 */
 #define WS_PROTOCOL_LINES 8	/* Sec-WebSocket-Protocol lines looked at */
+#define WS_EXTENSION_LINES 8	/* Sec-WebSocket-Extensions lines looked at */
 
 struct ws_request {
 	char		 buf[WS_HEAD_MAX + 1];
@@ -177,6 +202,9 @@ struct ws_request {
 	/* Sec-WebSocket-Protocol lines (a list header: it may repeat). */
 	const char	*protocol[WS_PROTOCOL_LINES];
 	int		 nprotocol;
+	/* Sec-WebSocket-Extensions lines, in order (a list header too). */
+	const char	*extension[WS_EXTENSION_LINES];
+	int		 nextension;
 	int		 duplicate;	/* a header that must be unique was repeated */
 	char		 pathbuf[WS_HEAD_MAX + 1];
 };
@@ -201,5 +229,51 @@ int	ws_token_list_has(const char *s, const char *token);
  */
 int	ws_query_get(const char *query, const char *name, char *out,
 	    size_t outsize);
+
+/*
+ * permessage-deflate (RFC 7692), deflate.c.
+ *
+ * ws_pmd_negotiate() reads the offers in the Sec-WebSocket-Extensions
+ * lines, in order, and accepts the first permessage-deflate offer it can
+ * honour: every parameter known, none repeated, each value valid.  The
+ * server always compresses without context takeover, with a window of at
+ * most server_bits (9-15) and at most what the client allows; the client
+ * keeps its context unless it offered client_no_context_takeover, and
+ * its window is limited to client_bits when it offered
+ * client_max_window_bits (which lets the server say so).  Returns 1 with
+ * *pmd filled, 0 when no offer is acceptable (or none was made).
+ */
+struct ws_pmd {
+	int	on;
+	int	server_bits;	/* the window the server compresses with */
+	int	server_bits_said; /* answer server_max_window_bits */
+	int	client_bits;	/* the client's window: 8-15 */
+	int	client_bits_said; /* answer client_max_window_bits */
+	int	client_reset;	/* client_no_context_takeover */
+};
+
+#define WS_PMD_RESPONSE_MAX	160	/* the answer's longest form, and NUL */
+
+int	ws_pmd_negotiate(const char *const *lines, int nlines, int server_bits,
+	    int client_bits, struct ws_pmd *pmd);
+/* The Sec-WebSocket-Extensions value that accepts pmd, NUL-terminated. */
+void	ws_pmd_response(const struct ws_pmd *, char out[WS_PMD_RESPONSE_MAX]);
+
+/*
+ * Compress one message, given as parts taken in order as one (a header
+ * and a payload), with no context kept: a raw deflate stream ended by a
+ * sync flush less its 4 trailing bytes.  The state lives only during the
+ * call, in a static arena whose pages are given back to the kernel
+ * before it returns, so compressing leaves the process as it was.
+ * Returns the compressed size, or -1 when it would not fit in outcap
+ * (then the message is better sent as it is) or zlib failed.
+ */
+struct ws_part {
+	const void	*data;
+	size_t		 len;
+};
+
+long	ws_deflate_message(int level, int bits, const struct ws_part *parts,
+	    int nparts, uint8_t *out, size_t outcap);
 
 #endif /* WS_WS_H */
