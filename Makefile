@@ -79,7 +79,7 @@ FUZZ_TIME   ?= 60
 FUZZ_SHORT  ?= 10
 FUZZ_FLAGS   = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1
 
-UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/unit/test_jwt tests/unit/test_redis tests/unit/test_proxy tests/unit/test_history
+UNIT_TESTS = tests/unit/test_ws tests/unit/test_deflate tests/unit/test_conf tests/unit/test_user tests/unit/test_jwt tests/unit/test_redis tests/unit/test_proxy tests/unit/test_history
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
 .PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps stress \

@@ -213,6 +213,7 @@ ws_inflate_feed(struct ws_parser *p, const uint8_t *in, size_t len)
 {
 	z_stream *z = p->inflate;
 	size_t room, made;
+	uInt used;
 	int r, e;
 
 	if (z == NULL) {
@@ -238,7 +239,10 @@ ws_inflate_feed(struct ws_parser *p, const uint8_t *in, size_t len)
 			room = UINT_MAX;
 		z->next_out = p->msg + p->msg_len;
 		z->avail_out = (uInt)room;
+		used = z->avail_in;
 		r = inflate(z, Z_SYNC_FLUSH);
+		if (z->avail_in != used)
+			p->inflate_ended = 0;	/* data after the end */
 		made = room - z->avail_out;
 		if (made > 0 && p->msg_opcode == WS_OP_TEXT &&
 		    ws_utf8_feed(&p->utf8, p->msg + p->msg_len, made) != 0)
@@ -252,6 +256,7 @@ ws_inflate_feed(struct ws_parser *p, const uint8_t *in, size_t len)
 		case Z_STREAM_END:
 			if ((e = restart(p)) != 0)
 				return e;
+			p->inflate_ended = 1;
 			break;
 		case Z_BUF_ERROR:
 			/* No progress with input and room: cannot be. */
@@ -276,19 +281,22 @@ int
 ws_inflate_finish(struct ws_parser *p)
 {
 	static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };
-	z_stream *z;
 	int r;
 
-	if ((r = ws_inflate_feed(p, tail, sizeof(tail))) != 0)
-		return r;
 	/*
-	 * The tail is an empty stored block: after it the inflater must be
-	 * between blocks.  Otherwise the message's data stopped inside a
-	 * block (truncated, or garbage that happened to decode).
+	 * The tail completes the empty stored block that ends a sync flush
+	 * (its first 3 bits are in the message): after it the inflater must
+	 * be between blocks, or the data stopped inside one (truncated, or
+	 * garbage that happened to decode).  Not after a block with BFINAL
+	 * set, which needs no tail, nor for an empty message.
 	 */
-	z = p->inflate;
-	if (!(z->data_type & 128))
-		return WS_E_DEFLATE;
+	if (p->msg_wire > 0 && !p->inflate_ended) {
+		if ((r = ws_inflate_feed(p, tail, sizeof(tail))) != 0)
+			return r;
+		if (!(((z_stream *)p->inflate)->data_type & 128))
+			return WS_E_DEFLATE;
+	}
+	p->inflate_ended = 0;
 	if (p->inflate_reset)
 		ws_inflate_free(p);
 	return 0;

@@ -134,13 +134,12 @@ check_header(struct ws_parser *p)
 
 	if (p->opcode == WS_OP_TEXT || p->opcode == WS_OP_BINARY)
 		p->msg_deflated = (h[0] & 0x40) != 0;
+	if (p->msg_deflated && p->opcode != WS_OP_CONT)
+		p->msg_wire = 0;
 	if (!IS_CONTROL(p->opcode) && p->msg_max != 0) {
-		if (p->msg_deflated && p->opcode != WS_OP_CONT)
-			p->msg_wire = 0;
 		if (p->msg_deflated) {
 			if (len > wire_max(p->msg_max) - p->msg_wire)
 				return WS_E_TOO_BIG;
-			p->msg_wire += len;
 		} else {
 			size_t have = p->opcode == WS_OP_CONT ?
 			    p->msg_len : 0;
@@ -148,6 +147,8 @@ check_header(struct ws_parser *p)
 				return WS_E_TOO_BIG;
 		}
 	}
+	if (p->msg_deflated && !IS_CONTROL(p->opcode))
+		p->msg_wire += len;
 	if (p->opcode == WS_OP_TEXT || p->opcode == WS_OP_BINARY) {
 		/* A new message: drop the last one's bytes. */
 		p->msg_opcode = p->opcode;

@@ -143,6 +143,7 @@ struct ws_parser {
 	int		 inflate_bits;	/* client's window; 0 = not agreed */
 	int		 inflate_reset;	/* client_no_context_takeover */
 	int		 msg_deflated;	/* the open message had RSV1 */
+	int		 inflate_ended;	/* its stream ended (BFINAL), no more */
 	uint64_t	 msg_wire;	/* its compressed bytes so far */
 	void		*inflate;	/* zlib's stream, made on first use */
 };
