@@ -17,6 +17,10 @@ trip proving that the connection is still open and in sync.
     9   large payloads        up to 16 MiB published; large client messages
     10  misc                  segmentation, many frames, publish interleaving
     11  HTTP handshake        upgrade request rules (not an Autobahn group)
+    12  compression           permessage-deflate (RFC 7692) messages of many
+                              sizes, both directions, fragmented and chopped
+    13  compression params    every parameter combination offered, several
+                              offers, declined offers; errors (1002/1007/1009)
 
 Usage: run.py [--binary PATH] [-k PATTERN] [-v]
 
@@ -38,6 +42,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -182,6 +187,7 @@ class Conn:
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.s.settimeout(TIMEOUT)
         self.head = None
+        self.pmd = None     # permessage-deflate's parameters, if agreed
         if not upgrade:
             return
         if req is None:
@@ -190,6 +196,8 @@ class Conn:
         self.head = self.read_head()
         check(status_of(self.head) == 101,
               "handshake answered %r" % self.head.split(b"\r\n")[0])
+        self.pmd = pmd_params(headers_of(self.head).get(
+            "sec-websocket-extensions"))
 
     def __enter__(self):
         return self
@@ -289,7 +297,11 @@ class Conn:
         f = Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0f, payload,
                   bool(b1 & 0x80), form)
         check(not f.masked, "server frame is masked: %r" % f)
-        check(f.rsv == 0, "server frame has RSV bits %d: %r" % (f.rsv, f))
+        # RSV1 ("compressed", RFC 7692) only with the extension agreed,
+        # and only on a data message's first frame.
+        rsv1_ok = self.pmd is not None and f.op in (OP_TEXT, OP_BIN)
+        check(f.rsv == 0 or (f.rsv == 4 and rsv1_ok),
+              "server frame has RSV bits %d: %r" % (f.rsv, f))
         check(f.op in OPNAMES, "server frame has opcode %d" % f.op)
         minimal = 7 if n < 126 else 16 if n < 65536 else 64
         check(form == minimal, "server frame of %d bytes uses a %d-bit "
@@ -374,6 +386,22 @@ class Conn:
         except Quiet:
             return
         raise Fail("unexpected %r" % f)
+
+
+def pmd_params(value):
+    """The parameters of an accepted permessage-deflate (a dict, values
+    None when absent), or None without the extension."""
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(";")]
+    check(parts[0] == "permessage-deflate" and "," not in value,
+          "server accepted %r" % value)
+    out = {}
+    for p in parts[1:]:
+        k, eq, v = p.partition("=")
+        check(k not in out, "parameter %s twice in %r" % (k, value))
+        out[k] = v if eq else True
+    return out
 
 
 def describe_close(f):
@@ -1790,15 +1818,15 @@ def _(ctx):
         c.expect(OP_TEXT, b"decoded")
 
 
-@case("11.1.9", "offered permessage-deflate is not accepted (no "
-      "Sec-WebSocket-Extensions in the answer)")
+@case("11.1.9", "offered permessage-deflate with a parameter this server "
+      "does not know is declined (no Sec-WebSocket-Extensions)")
 def _(ctx):
     req = request(ctx, headers={
         "Sec-WebSocket-Extensions": "permessage-deflate; "
-        "client_max_window_bits"})
+        "client_max_window_bits; x-unknown"})
     with Conn(ctx, req=req) as c:
         check("sec-websocket-extensions" not in headers_of(c.head),
-              "server accepted an extension it does not implement")
+              "server accepted an offer with an unknown parameter")
         c.ping_pong()
 
 
@@ -1882,6 +1910,492 @@ def _(ctx):
     status, head = http(ctx, request(ctx, headers={
         "Sec-WebSocket-Version": None}))
     check(status in (400, 426), "got %r" % head[:40])
+
+
+# ---- 12 compression: messages ----------------------------------------
+#
+# Modelled on Autobahn's section 12: compressed messages of many sizes, in
+# both directions.  Every compressed message from the server is inflated
+# here with a fresh inflater (the server must not keep its context) and a
+# window of the size it agreed to; client messages are compressed with
+# zlib and fragmented and chopped in many ways, and proved inflated right
+# by the answer to a compressed "ping" (which needs the context kept when
+# it was) and by the 1009 of the server whose cap is 1 KiB.
+
+DEFLATE_MIN = 256        # compression_min_size's default
+SERVER_BITS = 10         # the window the server compresses with
+
+
+def deflate_conn(ctx, offer="permessage-deflate", server="main",
+                 protocol=None, user=None):
+    headers = {"Sec-WebSocket-Extensions": offer}
+    if protocol:
+        headers["Sec-WebSocket-Protocol"] = protocol
+    user = user or ctx.uniq()
+    req = request(ctx, path="/?user=%s" % user, headers=headers)
+    return Conn(ctx, server, user=user, req=req)
+
+
+def recv_msg(c, timeout=TIMEOUT):
+    """The next data message: (opcode, payload inflated, compressed?).
+    Pings from the server are skipped; the server never fragments."""
+    while True:
+        f = c.recv_frame(timeout, "a data message")
+        if f.op == OP_PING:
+            continue
+        if f.op == OP_CLOSE:
+            raise Fail("expected a message, got close %s" % describe_close(f))
+        check(f.op in (OP_TEXT, OP_BIN) and f.fin, "expected a whole data "
+              "message, got %r" % f)
+        if not f.rsv:
+            return f.op, f.payload, False
+        check(c.pmd is not None, "RSV1 without the extension")
+        bits = int(c.pmd.get("server_max_window_bits") or SERVER_BITS)
+        d = zlib.decompressobj(-bits)   # fresh: no context may be kept
+        try:
+            out = d.decompress(f.payload + b"\x00\x00\xff\xff")
+        except zlib.error as e:
+            raise Fail("compressed message does not inflate with a "
+                       "%d-bit window and no context: %s" % (bits, e))
+        check(not d.unconsumed_tail, "inflater left input")
+        return f.op, out, True
+
+
+def expect_msg(c, op, payload, compressed=None, timeout=TIMEOUT):
+    got_op, got, was = recv_msg(c, timeout)
+    check(got_op == op, "expected %s, got %s" % (OPNAMES[op],
+                                                 OPNAMES[got_op]))
+    check(got == payload, "payload differs: got %s, sent %s"
+          % (short(got), short(payload)))
+    if compressed is not None:
+        check(was == compressed, "message of %d bytes %s compressed"
+              % (len(payload), "not" if compressed else "was"))
+
+
+class Compressor:
+    """The client's side: one zlib stream, kept across messages unless
+    the server agreed to client_no_context_takeover."""
+
+    def __init__(self, pmd, level=6, bits=None):
+        if bits is None:
+            v = pmd.get("client_max_window_bits")
+            bits = int(v) if v not in (None, True) else 15
+        self.bits = bits
+        self.reset = "client_no_context_takeover" in pmd
+        self.level = level
+        self.z = self._new()
+
+    def _new(self):
+        # zlib cannot make a raw stream with an 8-bit window: a client
+        # built on it uses 9, and the server inflates with at least that.
+        return zlib.compressobj(self.level, zlib.DEFLATED,
+                                -max(self.bits, 9))
+
+    def message(self, data):
+        out = self.z.compress(data) + self.z.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(b"\x00\x00\xff\xff")
+        if self.reset:
+            self.z = self._new()
+        return out[:-4]
+
+
+def compressed_frames(op, data, frag):
+    """A compressed payload as frames of at most frag bytes: RSV1 on the
+    first only."""
+    parts = chunks(data, frag) or [b""]
+    return b"".join(frame(op if i == 0 else OP_CONT, p,
+                          fin=i == len(parts) - 1, rsv=4 if i == 0 else 0)
+                    for i, p in enumerate(parts))
+
+
+def json_like(n, seed=0):
+    """n bytes of JSON-looking text: compressible, not trivially."""
+    out = bytearray()
+    i = seed
+    while len(out) < n:
+        out += (b'{"id":%d,"type":"notice","user":"u%d","text":"message '
+                b'number %d for you","read":false},' % (i, i % 97, i * 7))
+        i += 1
+    return bytes(out[:n])
+
+
+def deflate_publish_case(payload, op, compressed, offer="permessage-deflate",
+                         protocol=None, repeat=1):
+    def run(ctx):
+        with deflate_conn(ctx, offer, protocol=protocol) as c:
+            check(c.pmd is not None, "permessage-deflate not accepted")
+            for _ in range(repeat):
+                c.publish(payload)
+            want = (b"\n" + payload) if protocol else payload
+            for _ in range(repeat):
+                expect_msg(c, op, want, compressed, timeout=BIG_TIMEOUT)
+            c.ping_pong()
+    return run
+
+
+SIZES_12 = [16, 64, 255, 256, 1023, 1024, 2048, 4096, 8192, 16384, 32768,
+            65535, 65536, 131072, 1 << 20]
+for i, n in enumerate(SIZES_12, 1):
+    add("12.1.%d" % i, "compressed text message, %d bytes published" % n,
+        deflate_publish_case(json_like(n), OP_TEXT, n >= DEFLATE_MIN))
+for i, n in enumerate(SIZES_12, 1):
+    add("12.2.%d" % i, "compressible binary message, %d bytes published" % n,
+        deflate_publish_case(b"\xff" + json_like(n - 1), OP_BIN,
+                             n >= DEFLATE_MIN))
+for i, n in enumerate([256, 4096, 65536], 1):
+    add("12.3.%d" % i, "random binary, %d bytes: sent uncompressed (it would "
+        "not get smaller)" % n,
+        deflate_publish_case(os.urandom(n), OP_BIN, False))
+add("12.3.4", "the empty message, published: uncompressed",
+    deflate_publish_case(b"", OP_TEXT, False))
+add("12.3.5", "100 messages of 2 KiB in one burst, each compressed on its "
+    "own", deflate_publish_case(json_like(2048, 5), OP_TEXT, True,
+                                repeat=100))
+add("12.3.6", "with wspubsub.v1: the header and payload compressed as one "
+    "message", deflate_publish_case(json_like(4000), OP_TEXT, True,
+                                    protocol="wspubsub.v1"))
+add("12.3.7", "with wspubsub.v1: a 255-byte payload (256 with the header) "
+    "compressed", deflate_publish_case(json_like(255), OP_TEXT, True,
+                                       protocol="wspubsub.v1"))
+
+
+@case("12.3.8", "compressed and plain messages keep their order")
+def _(ctx):
+    msgs = [json_like(100 + 300 * (i % 4), i) for i in range(40)]
+    with deflate_conn(ctx) as c:
+        for m in msgs:
+            c.publish(m)
+        for m in msgs:
+            expect_msg(c, OP_TEXT, m, len(m) >= DEFLATE_MIN)
+
+
+def client_deflate_case(sizes, frag, chop=None, offer="permessage-deflate",
+                        op=OP_TEXT):
+    """The client sends compressed messages of these sizes, fragmented at
+    frag bytes, in TCP writes of chop bytes; then a compressed "ping"
+    (inflated with the context of all before it) must get "pong"."""
+    def run(ctx):
+        with deflate_conn(ctx, offer) as c:
+            check(c.pmd is not None, "permessage-deflate not accepted")
+            z = Compressor(c.pmd)
+            data = b"".join(compressed_frames(op, z.message(
+                json_like(n, n)), frag) for n in sizes)
+            data += compressed_frames(OP_TEXT, z.message(b"ping"), frag)
+            if chop:
+                c.send_chopped(data, chop)
+            else:
+                c.send(data)
+            c.expect(OP_TEXT, b"pong", timeout=BIG_TIMEOUT)
+            c.ping_pong()
+    return run
+
+
+CLIENT_SIZES = [0, 1, 125, 126, 1000, 4096, 65536, 1 << 20]
+for i, n in enumerate(CLIENT_SIZES, 1):
+    add("12.4.%d" % i, "client sends a compressed text message of %d bytes"
+        % n, client_deflate_case([n], 1 << 30))
+for i, frag in enumerate([1, 2, 7, 64, 125, 126, 1000, 4096], 1):
+    add("12.5.%d" % i, "client sends compressed messages (0-64 KiB) in "
+        "fragments of %d bytes" % frag,
+        client_deflate_case([0, 300, 5000] + ([65536] if frag >= 64 else []),
+                            frag))
+for i, chop in enumerate([1, 3, 997], 1):
+    add("12.6.%d" % i, "client sends compressed messages fragmented at 100, "
+        "in TCP writes of %d bytes" % chop,
+        client_deflate_case([300, 5000] if chop > 1 else [300], 100,
+                            chop=chop))
+add("12.6.4", "client sends compressed binary messages",
+    client_deflate_case([300, 70000], 4096, op=OP_BIN))
+
+
+@case("12.7.1", "client messages with context takeover: each needs the "
+      "ones before it")
+def _(ctx):
+    with deflate_conn(ctx, "permessage-deflate; client_max_window_bits") as c:
+        z = Compressor(c.pmd)
+        check(not z.reset, "server imposed client_no_context_takeover")
+        # The same text twice: the second is a back-reference only.
+        for _ in range(3):
+            c.send(compressed_frames(OP_TEXT, z.message(b"ping"), 1 << 20))
+            c.expect(OP_TEXT, b"pong")
+
+
+@case("12.7.2", "client message ended by a block with BFINAL set, then "
+      "more messages on the same context")
+def _(ctx):
+    with deflate_conn(ctx) as c:
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        first = z.compress(b"ping") + z.flush(zlib.Z_FINISH)
+        c.send(compressed_frames(OP_TEXT, first, 1 << 20))
+        c.expect(OP_TEXT, b"pong")
+        z2 = Compressor(c.pmd)
+        c.send(compressed_frames(OP_TEXT, z2.message(b"ping"), 1 << 20))
+        c.expect(OP_TEXT, b"pong")
+
+
+@case("12.7.3", "compressed and uncompressed client messages mixed, a ping "
+      "between fragments")
+def _(ctx):
+    with deflate_conn(ctx) as c:
+        z = Compressor(c.pmd)
+        m = z.message(json_like(3000))
+        c.send(frame(OP_TEXT, m[:10], fin=False, rsv=4) +
+               frame(OP_PING, b"x") + frame(OP_CONT, m[10:]))
+        c.pong(b"x")
+        c.send(frame(OP_TEXT, b"ping"))
+        c.expect(OP_TEXT, b"pong")
+        c.send(compressed_frames(OP_TEXT, z.message(b"ping"), 3))
+        c.expect(OP_TEXT, b"pong")
+
+
+@case("12.7.4", "control frames from the server are never compressed, "
+      "close included")
+def _(ctx):
+    with deflate_conn(ctx) as c:
+        c.send(frame(OP_PING, b"p" * 125))
+        f = c.pong(b"p" * 125)
+        check(f.rsv == 0, "pong with RSV bits")
+        c.send(frame(OP_CLOSE, close_payload(1000, b"bye" * 40)))
+        f = c.expect_close(1000)
+        check(f.rsv == 0, "close with RSV bits")
+
+
+# ---- 13 compression: parameters and errors ----------------------------
+#
+# Autobahn's section 13 runs its messages under each offer; here each
+# offer's answer is checked against RFC 7692 section 7 and then messages
+# go both ways under it.
+
+OFFERS_13 = [
+    # (offer, expected answer parameters; None = declined)
+    ("permessage-deflate", {"server_no_context_takeover": True}),
+    ("permessage-deflate; client_no_context_takeover",
+     {"server_no_context_takeover": True,
+      "client_no_context_takeover": True}),
+    ("permessage-deflate; server_no_context_takeover",
+     {"server_no_context_takeover": True}),
+    ("permessage-deflate; client_max_window_bits",
+     {"server_no_context_takeover": True, "client_max_window_bits": "10"}),
+    ("permessage-deflate; client_max_window_bits=8",
+     {"server_no_context_takeover": True, "client_max_window_bits": "8"}),
+    ("permessage-deflate; client_max_window_bits=9",
+     {"server_no_context_takeover": True, "client_max_window_bits": "9"}),
+    ("permessage-deflate; client_max_window_bits=12",
+     {"server_no_context_takeover": True, "client_max_window_bits": "10"}),
+    ("permessage-deflate; client_max_window_bits=15",
+     {"server_no_context_takeover": True, "client_max_window_bits": "10"}),
+    ("permessage-deflate; client_max_window_bits=\"11\"",
+     {"server_no_context_takeover": True, "client_max_window_bits": "10"}),
+    ("permessage-deflate; server_max_window_bits=9",
+     {"server_no_context_takeover": True, "server_max_window_bits": "9"}),
+    ("permessage-deflate; server_max_window_bits=10",
+     {"server_no_context_takeover": True, "server_max_window_bits": "10"}),
+    ("permessage-deflate; server_max_window_bits=15",
+     {"server_no_context_takeover": True, "server_max_window_bits": "10"}),
+    ("permessage-deflate; client_no_context_takeover; "
+     "client_max_window_bits=9",
+     {"server_no_context_takeover": True, "client_no_context_takeover": True,
+      "client_max_window_bits": "9"}),
+    ("permessage-deflate; client_no_context_takeover; "
+     "client_max_window_bits",
+     {"server_no_context_takeover": True, "client_no_context_takeover": True,
+      "client_max_window_bits": "10"}),
+    ("permessage-deflate; server_no_context_takeover; "
+     "client_no_context_takeover; server_max_window_bits=9; "
+     "client_max_window_bits=8",
+     {"server_no_context_takeover": True, "client_no_context_takeover": True,
+      "server_max_window_bits": "9", "client_max_window_bits": "8"}),
+    ("PERMESSAGE-DEFLATE ;  Client_Max_Window_Bits = 9",
+     {"server_no_context_takeover": True, "client_max_window_bits": "9"}),
+    # Several offers: the first acceptable.
+    ("permessage-deflate; server_max_window_bits=8, permessage-deflate; "
+     "client_max_window_bits",
+     {"server_no_context_takeover": True, "client_max_window_bits": "10"}),
+    ("permessage-deflate; foo=bar, permessage-deflate; "
+     "client_no_context_takeover",
+     {"server_no_context_takeover": True,
+      "client_no_context_takeover": True}),
+    ("x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=9",
+     {"server_no_context_takeover": True, "server_max_window_bits": "9"}),
+    # Declined.
+    ("permessage-deflate; server_max_window_bits=8", None),
+    ("permessage-deflate; server_max_window_bits", None),
+    ("permessage-deflate; client_max_window_bits=7", None),
+    ("permessage-deflate; client_max_window_bits=16", None),
+    ("permessage-deflate; client_max_window_bits=010", None),
+    ("permessage-deflate; server_no_context_takeover=yes", None),
+    ("permessage-deflate; client_no_context_takeover; "
+     "client_no_context_takeover", None),
+    ("permessage-deflate; mystery", None),
+    ("x-webkit-deflate-frame", None),
+    ("permessage-deflate; client_max_window_bits=\"9", None),
+]
+
+
+def offer_case(offer, want):
+    def run(ctx):
+        with deflate_conn(ctx, offer) as c:
+            if want is None:
+                check(c.pmd is None, "offer %r accepted: %r" % (offer, c.pmd))
+                # No extension: exactly the plain bytes.
+                m = json_like(2000)
+                c.publish(m)
+                c.expect(OP_TEXT, m)
+                c.ping_pong()
+                return
+            check(c.pmd == want, "offer %r answered %r, expected %r"
+                  % (offer, c.pmd, want))
+            for n in (300, 2048, 40000):
+                m = json_like(n, n)
+                c.publish(m)
+                expect_msg(c, OP_TEXT, m, True)
+            z = Compressor(c.pmd)
+            for n in (0, 300, 5000, 40000):
+                c.send(compressed_frames(OP_TEXT, z.message(json_like(n, 1)),
+                                         1000))
+            c.send(compressed_frames(OP_TEXT, z.message(b"ping"), 1000))
+            c.expect(OP_TEXT, b"pong")
+    return run
+
+
+for i, (offer, want) in enumerate(OFFERS_13, 1):
+    add("13.1.%d" % i, "offer %r: %s" % (
+        offer, "declined" if want is None else "accepted"),
+        offer_case(offer, want))
+
+
+@case("13.2.1", "offers on two Sec-WebSocket-Extensions lines: the first "
+      "acceptable one")
+def _(ctx):
+    user = ctx.uniq()
+    req = request(ctx, path="/?user=%s" % user)
+    req = req.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: "
+                      b"permessage-deflate; bad\r\nSec-WebSocket-Extensions: "
+                      b"permessage-deflate; client_no_context_takeover"
+                      b"\r\n\r\n")
+    with Conn(ctx, user=user, req=req) as c:
+        check(c.pmd == {"server_no_context_takeover": True,
+                        "client_no_context_takeover": True},
+              "answered %r" % c.pmd)
+        c.ping_pong()
+
+
+def deflate_fails(ctx, data, code, server="main", chop=None):
+    with deflate_conn(ctx, server=server) as c:
+        check(c.pmd is not None, "permessage-deflate not accepted")
+        if chop:
+            c.send_chopped(data, chop)
+        else:
+            c.send(data)
+        c.expect_close(code)
+
+
+@case("13.3.1", "RSV1 on a continuation frame -> 1002")
+def _(ctx):
+    m = Compressor({}).message(json_like(500))
+    deflate_fails(ctx, frame(OP_TEXT, m[:10], fin=False, rsv=4) +
+                  frame(OP_CONT, m[10:], rsv=4), 1002)
+
+
+@case("13.3.2", "RSV1 on a ping -> 1002")
+def _(ctx):
+    deflate_fails(ctx, frame(OP_PING, b"\x02\x00", rsv=4), 1002)
+
+
+@case("13.3.3", "RSV1 on a close -> 1002")
+def _(ctx):
+    deflate_fails(ctx, frame(OP_CLOSE, close_payload(1000), rsv=4), 1002)
+
+
+@case("13.3.4", "RSV1 on a pong -> 1002")
+def _(ctx):
+    deflate_fails(ctx, frame(OP_PONG, b"", rsv=4), 1002)
+
+
+@case("13.3.5", "RSV2 with the extension agreed -> 1002")
+def _(ctx):
+    deflate_fails(ctx, frame(OP_TEXT, b"\x02\x00", rsv=2), 1002)
+
+
+@case("13.3.6", "RSV1 without the extension agreed -> 1002")
+def _(ctx):
+    fails_with(ctx, frame(OP_TEXT, Compressor({}).message(b"ping"), rsv=4),
+               1002)
+
+
+@case("13.3.7", "data that does not inflate -> 1007")
+def _(ctx):
+    deflate_fails(ctx, frame(OP_TEXT, b"\xff\xff\xff\xff\xff", rsv=4), 1007)
+
+
+@case("13.3.8", "a compressed message cut inside a block -> 1007")
+def _(ctx):
+    m = Compressor({}).message(json_like(5000))
+    deflate_fails(ctx, frame(OP_TEXT, m[:len(m) // 2], rsv=4), 1007)
+
+
+@case("13.3.9", "invalid UTF-8 once inflated -> 1007, also fragmented")
+def _(ctx):
+    m = Compressor({}).message(b"valid then \xc3\x28 not")
+    deflate_fails(ctx, compressed_frames(OP_TEXT, m, 3), 1007)
+
+
+@case("13.3.10", "back-reference further than the agreed client window -> "
+      "1007")
+def _(ctx):
+    with deflate_conn(ctx, "permessage-deflate; client_max_window_bits=9") \
+            as c:
+        check(c.pmd.get("client_max_window_bits") == "9", "%r" % c.pmd)
+        block = os.urandom(3000)
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        m = z.compress(block + block) + z.flush(zlib.Z_SYNC_FLUSH)
+        c.send(frame(OP_BIN, m[:-4], rsv=4))
+        c.expect_close(1007)
+
+
+@case("13.3.11", "inflated over max_message_size (1 KiB), from 60 "
+      "compressed bytes -> 1009", server="small")
+def _(ctx):
+    m = Compressor({}).message(b"a" * 20000)
+    check(len(m) < 100, "compressed to %d" % len(m))
+    deflate_fails(ctx, frame(OP_TEXT, m, rsv=4), 1009, server="small")
+
+
+@case("13.3.12", "a zip bomb (64 MiB of zeros, in 64 KiB frames) -> 1009 "
+      "at once", server="small")
+def _(ctx):
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    m = z.compress(b"\0" * (64 << 20)) + z.flush(zlib.Z_SYNC_FLUSH)
+    with deflate_conn(ctx, server="small") as c:
+        try:
+            c.send(compressed_frames(OP_BIN, m[:-4], 65536))
+        except OSError:
+            pass    # closed before all of it was sent
+        c.expect_close(1009)
+
+
+@case("13.3.13", "inflated exactly max_message_size (1 KiB) is accepted",
+      server="small")
+def _(ctx):
+    with deflate_conn(ctx, server="small") as c:
+        z = Compressor(c.pmd)
+        c.send(compressed_frames(OP_TEXT, z.message(b"x" * 1024), 7))
+        c.send(compressed_frames(OP_TEXT, z.message(b"ping"), 7))
+        c.expect(OP_TEXT, b"pong")
+        c.send(compressed_frames(OP_TEXT, z.message(b"x" * 1025), 7))
+        c.expect_close(1009)
+
+
+@case("13.3.14", "client_no_context_takeover agreed: each message inflates "
+      "on its own")
+def _(ctx):
+    with deflate_conn(ctx, "permessage-deflate; client_no_context_takeover") \
+            as c:
+        z = Compressor(c.pmd)
+        check(z.reset, "answer %r" % c.pmd)
+        for _ in range(3):
+            c.send(compressed_frames(OP_TEXT, z.message(b"ping"), 2))
+            c.expect(OP_TEXT, b"pong")
 
 
 # ------------------------------------------------------------------ runner
