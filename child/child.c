@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,11 +163,22 @@ static struct sub *prepared;
  */
 static uint8_t *prepared_out;
 
+/*
+ * Blocks of 128 KiB and more are mapped on their own and unmapped when
+ * freed.  That is glibc's first threshold, but glibc raises it to the size
+ * of each such block freed (up to 32 MiB): after one 1 MiB message, the
+ * next one's buffers (Redis' reader, the output, the message compressed)
+ * would come from the heap and stay there once freed, megabytes kept by
+ * an idle connection.  Setting it keeps it where it is.
+ */
+#define MMAP_THRESHOLD	(128 * 1024)
+
 void
 child_prepare(const struct child_conf *conf)
 {
 	char err[256];
 
+	(void)mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
 	prepared = sub_connect(conf, err, sizeof(err));
 	if ((prepared_out = malloc(OUT_INITIAL)) != NULL)
 		memset(prepared_out, 0, OUT_INITIAL);

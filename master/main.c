@@ -731,6 +731,8 @@ main(int argc, char *argv[], char *envp[])
 	if (ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", accept) == -1 ||
 	    strcmp(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0)
 		fatalx("Sec-WebSocket-Accept self-test failed");
+	if (ws_deflate_selftest() == -1)
+		fatalx("permessage-deflate self-test failed");
 
 	/* Nothing inherited beyond stdio (and systemd's sockets) is ours. */
 	activated = systemd_adopt_listeners();

@@ -42,20 +42,24 @@
 #define DEFLATE_MEMLEVEL	3
 #define ARENA_SIZE		(32 * 1024)	/* windows up to 2^11 */
 
+/*
+ * Page-aligned and a whole number of pages, for madvise().  How much is
+ * used is counted on the caller's stack (zlib's opaque pointer): a static
+ * counter would dirty a page of its own in every child.
+ */
 static struct {
-	uint8_t	 mem[ARENA_SIZE] __attribute__((aligned(4096)));
-	size_t	 used;
-} arena;
+	uint8_t	 mem[ARENA_SIZE];
+} arena __attribute__((aligned(4096)));
 
 static voidpf
 arena_alloc(voidpf opaque, uInt items, uInt size)
 {
-	size_t n = (size_t)items * size, at = (arena.used + 15) & ~(size_t)15;
+	size_t *used = opaque;
+	size_t n = (size_t)items * size, at = (*used + 15) & ~(size_t)15;
 
-	(void)opaque;
 	if (n > ARENA_SIZE || at > ARENA_SIZE - n)
 		return Z_NULL;
-	arena.used = at + n;
+	*used = at + n;
 	return arena.mem + at;
 }
 
@@ -72,12 +76,10 @@ arena_free(voidpf opaque, voidpf p)
  * message faults in fresh zero pages (about four for a small message).
  */
 static void
-arena_release(void)
+arena_release(size_t used)
 {
-	if (arena.used == 0)
-		return;
-	arena.used = 0;
-	(void)madvise(arena.mem, ARENA_SIZE, MADV_DONTNEED);
+	if (used > 0)
+		(void)madvise(arena.mem, ARENA_SIZE, MADV_DONTNEED);
 }
 
 long
@@ -86,7 +88,7 @@ ws_deflate_message(int level, int bits, const struct ws_part *parts,
 {
 	static const uint8_t tail[4] = { 0x00, 0x00, 0xff, 0xff };
 	z_stream z;
-	size_t have;
+	size_t have, used = 0;
 	long n = -1;
 	int i, r;
 
@@ -97,9 +99,10 @@ ws_deflate_message(int level, int bits, const struct ws_part *parts,
 	memset(&z, 0, sizeof(z));
 	z.zalloc = arena_alloc;
 	z.zfree = arena_free;
+	z.opaque = &used;
 	if (deflateInit2(&z, level, Z_DEFLATED, -bits, DEFLATE_MEMLEVEL,
 	    Z_DEFAULT_STRATEGY) != Z_OK) {
-		arena_release();
+		arena_release(used);
 		return -1;
 	}
 	z.next_out = out;
@@ -133,8 +136,35 @@ ws_deflate_message(int level, int bits, const struct ws_part *parts,
 	n = (long)(have - sizeof(tail));
 done:
 	deflateEnd(&z);
-	arena_release();
+	arena_release(used);
 	return n;
+}
+
+int
+ws_deflate_selftest(void)
+{
+	static const char msg[] = "permessage-deflate self-test, self-test";
+	struct ws_part part = { msg, sizeof(msg) - 1 };
+	struct ws_parser p;
+	struct ws_event ev;
+	uint8_t buf[2 + 4 + WS_CONTROL_MAX];	/* a masked frame */
+	size_t used;
+	long n;
+	int ok;
+
+	n = ws_deflate_message(1, 10, &part, 1, buf + 6, WS_CONTROL_MAX);
+	if (n < 0 || n >= (long)sizeof(msg) - 1)
+		return -1;
+	buf[0] = 0x80 | WS_RSV1 | WS_OP_TEXT;
+	buf[1] = 0x80 | (uint8_t)n;
+	memset(buf + 2, 0, 4);		/* a mask of zeros */
+	ws_parser_init(&p, 1024);
+	ws_parser_inflate(&p, 10, 0);
+	ok = ws_parse(&p, buf, 6 + (size_t)n, &used, &ev) == 1 &&
+	    ev.type == WS_EV_TEXT && ev.len == sizeof(msg) - 1 &&
+	    memcmp(ev.data, msg, ev.len) == 0;
+	ws_parser_free(&p);
+	return ok ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ inflate */

@@ -276,5 +276,11 @@ struct ws_part {
 
 long	ws_deflate_message(int level, int bits, const struct ws_part *parts,
 	    int nparts, uint8_t *out, size_t outcap);
+/*
+ * Compress a sample and inflate it through a parser: 0 when both give it
+ * back.  Run once before forking, it also binds zlib's calls to libc, so
+ * that no child writes zlib's pages to do that.
+ */
+int	ws_deflate_selftest(void);
 
 #endif /* WS_WS_H */
