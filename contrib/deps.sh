@@ -22,6 +22,7 @@ PACKAGES="
 	libcmocka-dev
 	libseccomp-dev
 	zlib1g-dev
+	node-ws
 	redis-server
 	python3
 	python3-pytest

@@ -17,6 +17,12 @@
  *    message cap, so a small compressed message cannot grow the process
  *    beyond what an uncompressed one may (a "zip bomb" is a 1009).
  *
+ * zlib fails a back-reference only when it cannot resolve it: one beyond
+ * the window agreed (client_max_window_bits) that still reaches bytes
+ * inflated in the same call is followed.  A client that oversteps its
+ * window gets 1007 or not, depending on how its data arrived; its data
+ * is never misread.
+ *
  * Like the rest of ws/, this never logs and touches no socket.
  */
 #include <ctype.h>
