@@ -211,7 +211,7 @@ stress: wspubsub
 # rate only: what the sandbox costs); each run has its own watchdog
 # (280 s).  Each runs even if one before failed; the status is the last
 # failure's.
-BENCH_PKGS = hiredis openssl
+BENCH_PKGS = hiredis openssl zlib
 .PHONY: bench
 bench: wspubsub contrib/bench/wsbench
 	@rc=0; \
@@ -229,7 +229,7 @@ BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
 	     contrib/bench/loop.c contrib/bench/ws.c contrib/bench/redis.c \
 	     contrib/bench/latency.c contrib/bench/throughput.c \
 	     contrib/bench/connrate.c contrib/bench/memory.c \
-	     contrib/bench/history.c \
+	     contrib/bench/history.c contrib/bench/compress.c \
 	     contrib/bench/report.c
 BENCH_HDRS = $(wildcard contrib/bench/*.h)
 

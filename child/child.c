@@ -519,6 +519,8 @@ child_serve(const struct child_conf *conf, int fd, const char *peer,
 	    c->user);
 
 	client_loop(c);
+	if (c->deflate_hold != 0)
+		ws_deflate_release();	/* the last messages' bytes too */
 
 	stats_io(c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out);
 	stats_close(c->close_code);

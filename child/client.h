@@ -28,6 +28,12 @@
  */
 #define DEFLATE_SERVER_BITS	10
 #define DEFLATE_CLIENT_BITS	10
+/*
+ * The compressor's pages (14 KiB) are given back this long after the
+ * last compressed message: a stream of messages does not fault them in
+ * again for each, an idle connection holds none.
+ */
+#define DEFLATE_HOLD_MS		100
 
 /* The output buffer's first size; a spare allocates it (child_prepare()). */
 #define OUT_INITIAL	4096
@@ -72,6 +78,7 @@ struct client {
 	int64_t			 token_deadline; /* JWT exp; 0 = none */
 	int			 wr_shut;	/* shutdown(SHUT_WR) done */
 	int64_t			 backlog_last;	/* output last held back */
+	int64_t			 deflate_hold;	/* release then; 0 = none held */
 
 	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
 	unsigned int		 close_code;

@@ -427,6 +427,7 @@ queue_compressed(struct client *c, int opcode, const void *head,
 	if (out_reserve(&c->out, WS_FRAME_HEADER_MAX + headlen + len) == -1)
 		return -1;
 	at = c->out.data + c->out.len;
+	c->deflate_hold = now_ms() + DEFLATE_HOLD_MS;
 	if ((n = ws_deflate_message(c->conf->compression_level,
 	    c->pmd.server_bits, parts, 2, at + WS_FRAME_HEADER_MAX,
 	    headlen + len - 1)) < 0)
@@ -532,6 +533,10 @@ timers(struct client *c, int64_t now)
 	const struct child_conf *conf = c->conf;
 	static const uint8_t nothing[1];
 
+	if (c->deflate_hold != 0 && now >= c->deflate_hold) {
+		ws_deflate_release();
+		c->deflate_hold = 0;
+	}
 	if (c->state == CS_CLOSING && now >= c->deadline) {
 		c->state = CS_DONE;
 		return;
@@ -579,6 +584,8 @@ next_deadline(const struct client *c)
 
 	if (c->deadline != 0)
 		d = c->deadline;
+	if (c->deflate_hold != 0 && (d == 0 || c->deflate_hold < d))
+		d = c->deflate_hold;
 	if (c->token_deadline != 0 && c->state != CS_CLOSING &&
 	    (d == 0 || c->token_deadline < d))
 		d = c->token_deadline;

@@ -264,10 +264,11 @@ void	ws_pmd_response(const struct ws_pmd *, char out[WS_PMD_RESPONSE_MAX]);
  * Compress one message, given as parts taken in order as one (a header
  * and a payload), with no context kept: a raw deflate stream ended by a
  * sync flush less its 4 trailing bytes.  The state lives only during the
- * call, in a static arena whose pages are given back to the kernel
- * before it returns, so compressing leaves the process as it was.
- * Returns the compressed size, or -1 when it would not fit in outcap
- * (then the message is better sent as it is) or zlib failed.
+ * call, in a static arena (one per process); ws_deflate_release() gives
+ * its pages, and the bytes they hold, back to the kernel, after which
+ * compressing has left the process as it was.  Returns the compressed
+ * size, or -1 when it would not fit in outcap (then the message is
+ * better sent as it is) or zlib failed.
  */
 struct ws_part {
 	const void	*data;
@@ -276,6 +277,7 @@ struct ws_part {
 
 long	ws_deflate_message(int level, int bits, const struct ws_part *parts,
 	    int nparts, uint8_t *out, size_t outcap);
+void	ws_deflate_release(void);
 /*
  * Compress a sample and inflate it through a parser: 0 when both give it
  * back.  Run once before forking, it also binds zlib's calls to libc, so

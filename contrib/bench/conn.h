@@ -32,6 +32,11 @@ struct conn {
 	int		 got_close;	/* S_CLOSING: the server's close came */
 	char		 id[72];	/* v1: the current message's id: */
 	char		 event[32];	/* and event: header, or "" */
+	int		 pmd;		/* permessage-deflate agreed */
+	void		*inf;		/* its inflater, made on first use */
+	uint8_t		*zbuf;		/* the message inflated */
+	size_t		 zcap;
+	uint64_t	 wire;		/* data frames' bytes, headers too */
 };
 
 /* loop.c: the current phase: callbacks and counters. */
@@ -69,6 +74,8 @@ int	open_many(int side, const char *prefix, struct conn **, int from,
 int	wait_until(const int *done, int64_t deadline);
 
 /* ws.c */
+/* Figure 7: new WebSocket connections offer permessage-deflate. */
+extern int	ws_offer_deflate;
 struct conn *ws_open(const char *user);
 /*
  * A wspubsub.v1 client (since: NULL or an id to resume after): cb_msg

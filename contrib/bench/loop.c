@@ -15,6 +15,8 @@
 
 #include <hiredis.h>
 
+#include <zlib.h>
+
 #include "conn.h"
 #include "wsbench.h"
 
@@ -92,6 +94,11 @@ conn_free(struct conn *c)
 	conn_drop(c);
 	free(c->obuf);
 	free(c->ibuf);
+	if (c->inf != NULL) {
+		inflateEnd(c->inf);
+		free(c->inf);
+	}
+	free(c->zbuf);
 	free(c);
 }
 

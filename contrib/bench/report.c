@@ -111,6 +111,20 @@ struct figure fig[F_COUNT] = {
 	    1, 1, {0}, {0} },
 	[F_HM_BYTES] = { "hist_mem_per_msg", "6 Redis used_memory/msg kept (B)",
 	    "%.0f", T_NONE, 0, "(payload 64B)", 0, 1, {0}, {0} },
+	/* 7: both sides through wspubsub, deflate offered / not. */
+	[F_ZL_P50] = { "zlib_lat_p50", "7 latency p50, 2 KiB JSON (us)",
+	    "%.0f", T_RATIO_LE, 1.2, "<= 1.2x", 0, 0, {0}, {0} },
+	[F_ZL_P99] = { "zlib_lat_p99", "7 latency p99, 2 KiB JSON (us)",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_ZL_LOST] = { "zlib_lat_lost", "7 latency lost (of 2000)", "%.0f",
+	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
+	[F_ZL_WIRE] = { "zlib_wire", "7 bytes on the wire/msg, 2 KiB JSON",
+	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
+	[F_ZM_IDLE] = { "zlib_pss_idle", "7 Pss/conn @1000 idle (KiB)", "%.1f",
+	    T_DIFF_LE, 8, "<= +8 KiB", 0, 1, {0}, {0} },
+	[F_ZM_AFTER] = { "zlib_pss_after",
+	    "7 Pss/conn @1000 after 1 msg (KiB)", "%.1f", T_DIFF_LE, 8,
+	    "<= +8 KiB", 0, 1, {0}, {0} },
 };
 
 /*
@@ -144,8 +158,9 @@ set_targets(int cpc)
 	}
 }
 
-/* The sides of figure 6. */
+/* The sides of figures 6 and 7. */
 static const char *const hist_name[2] = { "history", "baseline" };
+static const char *const zlib_name[2] = { "deflate", "plain" };
 
 /* A phase could not complete: say so, mark the figures, go on. */
 void __attribute__((format(printf, 3, 4)))
@@ -154,7 +169,8 @@ phase_fail(int side, const int *figs, const char *fmt, ...)
 	va_list ap;
 
 	fprintf(stderr, "wsbench: FAILED (%s): ", *figs >= 0 &&
-	    fig[*figs].label[0] == '6' ? hist_name[side] : side_name[side]);
+	    fig[*figs].label[0] == '6' ? hist_name[side] : *figs >= 0 &&
+	    fig[*figs].label[0] == '7' ? zlib_name[side] : side_name[side]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -200,6 +216,9 @@ verdict(const struct figure *f, double ratio)
 		return w >= f->limit ? "ok" : "MISS";
 	case T_ZERO:
 		return w == 0 ? "ok" : "MISS";
+	case T_DIFF_LE:
+		return isnan(f->v[1]) ? "?" : w - f->v[1] <= f->limit ? "ok" :
+		    "MISS";
 	default:
 		return "";
 	}
@@ -210,7 +229,7 @@ print_table(const char *title)
 {
 	char a[32], b[32], r[32];
 	double ratio;
-	int i, misses = 0, sub = 0;
+	int i, misses = 0, sub = 0, sub7 = 0;
 	const char *v;
 
 	printf("\n%s\n", title);
@@ -225,6 +244,10 @@ print_table(const char *title)
 		if (f->label[0] == '6' && !sub++)
 			printf("%-38s %12s %12s %8s\n", "6: history against its baseline",
 			    hist_name[0], hist_name[1], "hist/base");
+		if (f->label[0] == '7' && !sub7++)
+			printf("%-38s %12s %12s %8s\n",
+			    "7: permessage-deflate offered or not", zlib_name[0],
+			    zlib_name[1], "on/off");
 		fmtv(a, sizeof(a), f, 0);
 		fmtv(b, sizeof(b), f, 1);
 		ratio = NAN;

@@ -3,7 +3,9 @@
  * Sec-WebSocket-Key and a checked Sec-WebSocket-Accept, masked client
  * frames, and an incremental parser of the server's frames.  A server
  * frame that is masked, has RSV bits set or is fragmented fails the
- * connection.  A wspubsub.v1 client (ws_open_v1) also checks that the
+ * connection; with ws_offer_deflate, permessage-deflate is offered (and
+ * must be accepted), and a message with RSV1 is inflated, as the server
+ * keeps no context, each on its own.  A wspubsub.v1 client (ws_open_v1) also checks that the
  * subprotocol was selected and splits each message's header (id, event)
  * from its payload.
  */
@@ -22,10 +24,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <zlib.h>
 
 #include "conn.h"
 #include "servers.h"
 #include "wsbench.h"
+
+int ws_offer_deflate;
 
 void
 ws_flush(struct conn *c)
@@ -103,7 +108,7 @@ ws_connect(const char *user, int v1, const char *since)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	unsigned char raw[16], sha[SHA_DIGEST_LENGTH];
-	char key[32], cat[96], req[512];
+	char key[32], cat[96], req[640];
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1, n;
 
@@ -122,9 +127,11 @@ ws_connect(const char *user, int v1, const char *since)
 	n = snprintf(req, sizeof(req), "GET /?user=%s%s%s HTTP/1.1\r\n"
 	    "Host: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-	    "Sec-WebSocket-Version: 13\r\n%s\r\n", user,
+	    "Sec-WebSocket-Version: 13\r\n%s%s\r\n", user,
 	    since ? "&since=" : "", since ? since : "", ws_port, key,
-	    v1 ? "Sec-WebSocket-Protocol: wspubsub.v1\r\n" : "");
+	    v1 ? "Sec-WebSocket-Protocol: wspubsub.v1\r\n" : "",
+	    ws_offer_deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+	    "client_max_window_bits\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req))
 		die("handshake request too long");
 	obuf_put(c, req, (size_t)n);
@@ -168,6 +175,7 @@ ws_head(struct conn *c, const uint8_t *d, size_t len)
 	const char *p = memmem(d, len, "\r\n\r\n", 4), *line, *eol, *end;
 	static const char hname[] = "sec-websocket-accept:";
 	static const char pname[] = "sec-websocket-protocol:";
+	static const char ename[] = "sec-websocket-extensions:";
 	int ok = 0, proto = 0;
 
 	if (p == NULL) {
@@ -199,6 +207,9 @@ ws_head(struct conn *c, const uint8_t *d, size_t len)
 				v++;
 			proto = eol - v == 11 && memcmp(v, "wspubsub.v1", 11) == 0;
 		}
+		if ((size_t)(eol - line) > sizeof(ename) - 1 &&
+		    strncasecmp(line, ename, sizeof(ename) - 1) == 0)
+			c->pmd = strstr(line, "permessage-deflate") != NULL;
 	}
 	if (!ok) {
 		conn_fail(c, "missing or wrong Sec-WebSocket-Accept");
@@ -206,6 +217,11 @@ ws_head(struct conn *c, const uint8_t *d, size_t len)
 	}
 	if (c->v1 && !proto) {
 		conn_fail(c, "subprotocol wspubsub.v1 not selected");
+		return 0;
+	}
+	if (ws_offer_deflate != c->pmd) {
+		conn_fail(c, "permessage-deflate %s", c->pmd ?
+		    "accepted, not offered" : "offered, not accepted");
 		return 0;
 	}
 	c->state = S_OPEN;
@@ -247,6 +263,44 @@ v1_header(struct conn *c, const uint8_t *p, size_t n)
 	return -1;
 }
 
+/*
+ * A compressed message inflated into c->zbuf: the server keeps no
+ * context, so each starts afresh.  0, or -1 when it does not inflate.
+ */
+static int
+inflate_msg(struct conn *c, const uint8_t *p, size_t n, size_t *outlen)
+{
+	static const uint8_t tail[4] = { 0, 0, 0xff, 0xff };
+	z_stream *z = c->inf;
+	int r, i;
+
+	if (z == NULL) {
+		if ((z = calloc(1, sizeof(*z))) == NULL ||
+		    inflateInit2(z, -15) != Z_OK)
+			die("inflateInit2 failed");
+		c->inf = z;
+	} else if (inflateReset(z) != Z_OK)
+		return -1;
+	*outlen = 0;
+	for (i = 0; i < 2; i++) {
+		z->next_in = (Bytef *)(uintptr_t)(i ? tail : p);
+		z->avail_in = (uInt)(i ? sizeof(tail) : n);
+		do {
+			if (*outlen == c->zcap) {
+				c->zcap = c->zcap ? c->zcap * 2 : 65536;
+				c->zbuf = xrealloc(c->zbuf, c->zcap);
+			}
+			z->next_out = c->zbuf + *outlen;
+			z->avail_out = (uInt)(c->zcap - *outlen);
+			r = inflate(z, Z_SYNC_FLUSH);
+			*outlen = c->zcap - z->avail_out;
+			if (r != Z_OK && r != Z_BUF_ERROR)
+				return -1;
+		} while (z->avail_in > 0 || z->avail_out == 0);
+	}
+	return 0;
+}
+
 /* Complete server frames in d: returns the bytes used. */
 static size_t
 ws_frames(struct conn *c, const uint8_t *d, size_t len)
@@ -262,7 +316,8 @@ ws_frames(struct conn *c, const uint8_t *d, size_t len)
 			conn_fail(c, "masked server frame");
 			break;
 		}
-		if (f[0] & 0x70) {
+		if ((f[0] & 0x70) && !(c->pmd && (f[0] & 0x70) == 0x40 &&
+		    ((f[0] & 0x0f) == 1 || (f[0] & 0x0f) == 2))) {
 			conn_fail(c, "RSV bits set");
 			break;
 		}
@@ -297,6 +352,19 @@ ws_frames(struct conn *c, const uint8_t *d, size_t len)
 				return off;
 			}
 			c->nmsg++;
+			c->wire += h + n;
+			if (f[0] & 0x40) {
+				size_t zn;
+				if (inflate_msg(c, f + h, (size_t)n, &zn) ==
+				    -1) {
+					conn_fail(c, "message does not "
+					    "inflate");
+					return off;
+				}
+				f = c->zbuf;
+				h = 0;
+				n = zn;
+			}
 			if (c->v1) {
 				long hl = v1_header(c, f + h, (size_t)n);
 				if (hl < 0) {

@@ -40,7 +40,7 @@
 const char *const side_name[2] = { "wspubsub", "raw Redis subscriber" };
 
 const char *server_bin = "./wspubsub", *redis_bin = "redis-server";
-const char *only = "123456", *wrapper;
+const char *only = "1234567", *wrapper;
 int keep_tmp, tp_n = TP_N;
 int clients_per_child = 1;	/* -c: max_clients_per_child, the default */
 const char *conf_extra[CONF_EXTRA_MAX];	/* -x: more configuration lines */
@@ -57,7 +57,7 @@ usage(void)
 	    "       wsbench -m run1.tsv run2.tsv ...\n"
 	    "  -c  max_clients_per_child in the server's configuration\n"
 	    "      (default 1: a new process per client)\n"
-	    "  -o  figures to run, a subset of 123456 (default all)\n"
+	    "  -o  figures to run, a subset of 1234567 (default all)\n"
 	    "  -w  command line put before the server's (e.g. valgrind ...)\n"
 	    "  -x  a line added to the server's configuration (repeatable;\n"
 	    "      e.g. -x 'sandbox no')\n"
@@ -169,6 +169,11 @@ main(int argc, char **argv)
 	if (strchr(only, '6')) {
 		note("6. history (wspubsub_publish, wspubsub.v1)");
 		fig_history();
+	}
+	/* Both sides through wspubsub: deflate offered, then not. */
+	if (strchr(only, '7')) {
+		note("7. compression (permessage-deflate)");
+		fig_compression();
 	}
 	/*
 	 * Raw first here: a "before" snapshot taken just after wspubsub's
