@@ -28,6 +28,7 @@
  */
 #include <ctype.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,35 @@ ws_deflate_selftest(void)
 
 /* ------------------------------------------------------------ inflate */
 
+/*
+ * The inflate state holds the client's last bytes (its window): wiped
+ * when freed, as the message buffer is, for a child that serves another
+ * client next.  Each block carries its size in front.
+ */
+static voidpf
+wiped_alloc(voidpf opaque, uInt items, uInt size)
+{
+	size_t n = (size_t)items * size, *p;
+
+	(void)opaque;
+	if (size != 0 && n / size != items)
+		return Z_NULL;
+	if ((p = malloc(sizeof(max_align_t) + n)) == NULL)
+		return Z_NULL;
+	*p = n;
+	return (char *)p + sizeof(max_align_t);
+}
+
+static void
+wiped_free(voidpf opaque, voidpf q)
+{
+	size_t *p = (size_t *)(void *)((char *)q - sizeof(max_align_t));
+
+	(void)opaque;
+	explicit_bzero(q, *p);
+	free(p);
+}
+
 void
 ws_parser_inflate(struct ws_parser *p, int bits, int reset)
 {
@@ -217,9 +247,11 @@ restart(struct ws_parser *p)
 	if (inflateGetDictionary(z, dict, &n) != Z_OK ||
 	    inflateReset(z) != Z_OK ||
 	    (n > 0 && inflateSetDictionary(z, dict, n) != Z_OK)) {
+		explicit_bzero(dict, 1u << p->inflate_bits);
 		free(dict);
 		return WS_E_DEFLATE;
 	}
+	explicit_bzero(dict, 1u << p->inflate_bits);
 	free(dict);
 	return 0;
 }
@@ -256,6 +288,8 @@ ws_inflate_feed(struct ws_parser *p, const uint8_t *in, size_t len)
 	if (z == NULL) {
 		if ((z = calloc(1, sizeof(*z))) == NULL)
 			return WS_E_NOMEM;
+		z->zalloc = wiped_alloc;
+		z->zfree = wiped_free;
 		if (inflateInit2(z, -p->inflate_bits) != Z_OK) {
 			free(z);
 			return WS_E_NOMEM;
