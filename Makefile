@@ -16,7 +16,8 @@
 #                   of HEAD (the first beside a second make test as
 #                   load), then the ASan integration pass 2N times
 #   make bench      the benchmark: latency, throughput, connection rate,
-#                   memory, fan-out and history, each against the same
+#                   memory, fan-out, history and compression (the last
+#                   two with and without), the rest against the same
 #                   run's raw Redis subscriber and fork floor; run twice,
 #                   with max_clients_per_child 1 and then 1000, one table
 #                   each, then latency and connection rate once more with
