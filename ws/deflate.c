@@ -264,7 +264,7 @@ grow(struct ws_parser *p)
 	uint8_t *n;
 
 	if (p->msg_max != 0) {
-		limit = p->msg_max + 1;	/* one byte over tells "too big" */
+		limit = p->msg_max + 1;	/* one over tells "too big" */
 		if (p->msg_cap >= limit)
 			return WS_E_TOO_BIG;
 		if (cap > limit)
@@ -557,7 +557,7 @@ ws_pmd_negotiate(const char *const *lines, int nlines, int server_bits,
 	for (i = 0; i < nlines; i++) {
 		for (s = lines[i]; *s != '\0'; ) {
 			s = ows(s);
-			if (*s == ',') {	/* empty list elements are allowed */
+			if (*s == ',') {	/* empty elements are allowed */
 				s++;
 				continue;
 			}

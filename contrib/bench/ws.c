@@ -5,9 +5,9 @@
  * frame that is masked, has RSV bits set or is fragmented fails the
  * connection; with ws_offer_deflate, permessage-deflate is offered (and
  * must be accepted), and a message with RSV1 is inflated, as the server
- * keeps no context, each on its own.  A wspubsub.v1 client (ws_open_v1) also checks that the
- * subprotocol was selected and splits each message's header (id, event)
- * from its payload.
+ * keeps no context, each on its own.  A wspubsub.v1 client (ws_open_v1)
+ * also checks that the subprotocol was selected and splits each
+ * message's header (id, event) from its payload.
  */
 #define _GNU_SOURCE
 #include <errno.h>

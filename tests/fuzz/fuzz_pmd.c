@@ -16,7 +16,8 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *copy, *lines[WS_EXTENSION_LINES], *s, *nl, answer[WS_PMD_RESPONSE_MAX];
+	char *copy, *lines[WS_EXTENSION_LINES], *s, *nl;
+	char answer[WS_PMD_RESPONSE_MAX];
 	const char *one[1];
 	struct ws_pmd pmd, again;
 	int n = 0;
