@@ -132,10 +132,10 @@ check_header(struct ws_parser *p)
 	p->flen = len;
 	p->fgot = 0;
 
-	if (p->opcode == WS_OP_TEXT || p->opcode == WS_OP_BINARY)
+	if (p->opcode == WS_OP_TEXT || p->opcode == WS_OP_BINARY) {
 		p->msg_deflated = (h[0] & 0x40) != 0;
-	if (p->msg_deflated && p->opcode != WS_OP_CONT)
 		p->msg_wire = 0;
+	}
 	if (!IS_CONTROL(p->opcode) && p->msg_max != 0) {
 		if (p->msg_deflated) {
 			if (len > wire_max(p->msg_max) - p->msg_wire)

@@ -617,6 +617,33 @@ test_inflate_errors(void **state UNUSED)
 	free_msgs(1);
 }
 
+/*
+ * Data that inflates to nothing (empty stored blocks) still counts: a
+ * compressed message may take little more than the cap on the wire, also
+ * with pings between its fragments.
+ */
+static void
+test_inflate_wire_cap(void **state UNUSED)
+{
+	static const uint8_t empty[5] = { 0x00, 0x00, 0x00, 0xff, 0xff };
+	uint8_t frag[500];
+	struct stream s = { 0 };
+	size_t i;
+	int n, k;
+
+	for (i = 0; i < sizeof(frag); i++)
+		frag[i] = empty[i % 5];
+	for (k = 0; k < 6; k++) {	/* 3000 bytes, cap 1000 */
+		s_frame(&s, (uint8_t)(k ? WS_OP_CONT : RSV1 | WS_OP_BINARY),
+		    frag, sizeof(frag));
+		s_frame(&s, FIN | WS_OP_PING, (const uint8_t *)"x", 1);
+	}
+	assert_int_equal(parse_all(&s, 1000, 15, 0, 0, NULL, &n, NULL),
+	    WS_E_TOO_BIG);
+	assert_int_equal(n, 4);	/* the pings before the cap */
+	free(s.b);
+}
+
 static void
 test_rsv1_rules(void **state UNUSED)
 {
@@ -669,6 +696,7 @@ main(void)
 		cmocka_unit_test(test_inflate_state),
 		cmocka_unit_test(test_inflate_bomb),
 		cmocka_unit_test(test_inflate_errors),
+		cmocka_unit_test(test_inflate_wire_cap),
 		cmocka_unit_test(test_rsv1_rules),
 	};
 
