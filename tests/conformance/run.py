@@ -64,7 +64,7 @@ BIG_MAX = 16 << 20  # max_message_size of the main server
 MiB = 1 << 20
 
 BAD_LOG = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
-           "killed by signal", "exited with status")
+           "killed by signal", "exited with status", "killed by the sandbox")
 
 
 class Fail(Exception):
