@@ -45,7 +45,7 @@ CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
 	      child/io.c child/loop.c child/reconnect.c child/redis.c \
 	      child/resp.c child/cluster.c child/sentinel.c child/proxy.c \
 	      child/signals.c child/stats.c child/subscriber.c child/user.c \
-	      child/jwt.c child/history.c
+	      child/jwt.c child/history.c child/upstream.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
 	      master/proc.c master/reap.c master/spawn.c
@@ -61,7 +61,7 @@ ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
 LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
 
 # libFuzzer targets (clang); `make fuzz FUZZ_TIME=600` runs each longer.
-FUZZ_TARGETS = frame handshake identify conf jwt resp proxy history
+FUZZ_TARGETS = frame handshake identify conf jwt resp proxy history upstream
 FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_TIME   ?= 60
 FUZZ_SHORT  ?= 10

@@ -14,6 +14,7 @@
 #include "io.h"
 #include "reconnect.h"
 #include "settings.h"
+#include "upstream.h"
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
@@ -48,7 +49,7 @@ struct client {
 	struct ws_parser	 parser;
 	struct outbuf		 out;
 	uint8_t			 in[CLIENT_READ_SIZE];
-	size_t			 in_len;	/* bytes that followed the head */
+	size_t			 in_off, in_len; /* [off, len) not parsed yet */
 	sigset_t		 waitmask;	/* signal mask while polling */
 	int			 v1;		/* subprotocol wspubsub.v1 */
 	int			 resume_pending; /* since given, not answered */
@@ -62,6 +63,13 @@ struct client {
 	int64_t			 token_deadline; /* JWT exp; 0 = none */
 	int			 wr_shut;	/* shutdown(SHUT_WR) done */
 	int64_t			 backlog_last;	/* output last held back */
+
+	/* upstream_stream: the writer, this connection's id, the limit. */
+	struct upstream		 up;
+	char			 conn[UPSTREAM_CONN_MAX];
+	int			 up_live;	/* the connect event is queued */
+	int64_t			 up_tokens;	/* thousandths of a message */
+	int64_t			 up_filled;	/* when tokens were added */
 
 	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
 	unsigned int		 close_code;
