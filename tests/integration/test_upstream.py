@@ -552,3 +552,49 @@ def test_readme_backend_answers_and_acknowledges(up_server, redis_server):
     finally:
         backend.terminate()
         backend.wait(5)
+
+
+# ---------------------------------------------------------------- Node ws
+
+NODE_SCRIPT = os.path.join(harness.ROOT, "tests", "integration", "js",
+                           "upstream_ws.mjs")
+NODE_WS = os.path.join(harness.ROOT, "tests", "integration", "js",
+                       "node_modules", "ws")
+
+
+def node_ws(url, scenario, size):
+    import json
+    import shutil
+    import subprocess
+    exe = shutil.which("node")
+    if exe is None or not os.path.isdir(NODE_WS):
+        if os.environ.get("CI"):
+            pytest.fail("node and the npm ws package (contrib/deps.sh) "
+                        "are needed")
+        pytest.skip("node or the npm ws package not installed "
+                    "(npm ci in tests/integration/js)")
+    p = subprocess.run([exe, NODE_SCRIPT, url, scenario, str(size)],
+                       capture_output=True, text=True, timeout=30)
+    events = [json.loads(line) for line in p.stdout.splitlines()]
+    assert p.returncode == 0, (p.stderr, events)
+    return events
+
+
+@pytest.mark.skipif(harness.TLS, reason="the Node client trusts no test CA")
+def test_node_ws_client(up_server, redis_server):
+    w = up_server(max_message_size="64k")
+    r = redis_server.client()
+    events = node_ws(w.url + "/?user=nodeuser", "send", 65536)
+    assert {"close": 1000, "reason": ""} in events, events
+    got = read_group(r, 4)
+    assert {f[b"user"] for _, f in got} == {b"nodeuser"}
+    assert len({f[b"conn"] for _, f in got}) == 1
+    assert [(f[b"type"], f[b"data"]) for _, f in got] == [
+        (b"text", "node text \u00e9\u2603".encode()),
+        (b"binary", bytes([0, 1, 2, 253, 254, 255])),
+        (b"text", b"frag-ment-ed"),
+        (b"binary", b"a" * 65536)]
+    assert_no_more(r)
+    events = node_ws(w.url + "/?user=nodeuser", "toobig", 65537)
+    assert any(e.get("close") == 1009 for e in events), events
+    assert_no_more(r)
