@@ -187,7 +187,64 @@ disconnect(struct upstream *u)
 	u->qsent = u->qack;	/* the unanswered go again */
 }
 
-/* Connect to where the stream's key lives: 0, or -1 with u->err set. */
+/*
+ * Connect and authenticate to a (NULL: redis_socket), and with Sentinel
+ * check that it is the master.  NULL with the reason in why.
+ */
+static redisContext *
+connect_to(const struct child_conf *conf, const struct redis_addr *a,
+    char *why, size_t whylen)
+{
+	redisContext *c;
+
+	c = redis_dial(conf, a ? a->host : NULL, a ? a->port : 0, why, whylen);
+	if (c != NULL && conf->redis_password[0] != '\0' &&
+	    redis_auth(c, conf, why, whylen) == -1) {
+		redisFree(c);
+		c = NULL;
+	}
+	if (c != NULL && conf->nredis_sentinels > 0 && !redis_is_master(c)) {
+		snprintf(why, whylen, "not (or no longer) the master");
+		redisFree(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/*
+ * The slot map, from the first seed that gives it (the owner the map
+ * named did not answer: a failover, say).  0, or -1 with why set.
+ */
+static int
+refresh_map(const struct child_conf *conf, char *why, size_t whylen)
+{
+	redisContext *c;
+	redisReply *r;
+	int i, ok;
+
+	for (i = 0; i < conf->nredis_nodes; i++) {
+		if ((c = connect_to(conf, &conf->redis_nodes[i], why,
+		    whylen)) == NULL)
+			continue;
+		r = redisCommand(c, "CLUSTER SLOTS");
+		ok = r != NULL && cluster_map_load(r, &conf->redis_nodes[i]) ==
+		    0;
+		if (!ok)
+			snprintf(why, whylen, "CLUSTER SLOTS: %s", r == NULL ?
+			    c->errstr : "unexpected reply");
+		freeReplyObject(r);
+		redisFree(c);
+		if (ok)
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Connect to where the stream's key lives: the server, the master the
+ * sentinels name, or the cluster node that owns its slot.  0, or -1
+ * with u->err set.
+ */
 static int
 dial(struct upstream *u)
 {
@@ -195,41 +252,39 @@ dial(struct upstream *u)
 	const struct redis_addr *owner;
 	struct redis_addr a;
 	char why[200];
-	redisContext *c;
-	int local = conf->redis_socket[0] != '\0' && !conf->redis_cluster &&
-	    conf->nredis_sentinels == 0;
+	redisContext *c = NULL;
+	unsigned int slot;
 
 	why[0] = '\0';
+	memset(&a, 0, sizeof(a));
 	if (conf->redis_cluster) {
-		owner = cluster_map_owner(cluster_slot(conf->upstream_stream,
-		    strlen(conf->upstream_stream)));
-		a = owner != NULL ? *owner : conf->redis_nodes[0];
-	} else if (conf->nredis_sentinels > 0) {
-		if (sentinel_master(conf, &a, why, sizeof(why)) == -1) {
-			snprintf(u->err, sizeof(u->err), "%s", why);
-			return -1;
+		slot = cluster_slot(conf->upstream_stream,
+		    strlen(conf->upstream_stream));
+		if ((owner = cluster_map_owner(slot)) != NULL) {
+			a = *owner;
+			c = connect_to(conf, &a, why, sizeof(why));
 		}
-	} else {
+		if (c == NULL && refresh_map(conf, why, sizeof(why)) == 0 &&
+		    (owner = cluster_map_owner(slot)) != NULL) {
+			a = *owner;
+			c = connect_to(conf, &a, why, sizeof(why));
+		}
+		if (owner == NULL)
+			a = conf->redis_nodes[0];
+	} else if (conf->nredis_sentinels > 0) {
+		if (sentinel_master(conf, &a, why, sizeof(why)) == 0)
+			c = connect_to(conf, &a, why, sizeof(why));
+	} else if (conf->redis_socket[0] == '\0') {
 		strlcpy(a.host, conf->redis_host, sizeof(a.host));
 		a.port = conf->redis_port;
-	}
-	if (local) {
+		c = connect_to(conf, &a, why, sizeof(why));
+	} else
+		c = connect_to(conf, NULL, why, sizeof(why));
+	if (conf->redis_socket[0] != '\0' && !conf->redis_cluster &&
+	    conf->nredis_sentinels == 0)
 		strlcpy(u->node, conf->redis_socket, sizeof(u->node));
-		c = redis_dial(conf, NULL, 0, why, sizeof(why));
-	} else {
+	else
 		redis_addr_name(&a, u->node, sizeof(u->node));
-		c = redis_dial(conf, a.host, a.port, why, sizeof(why));
-	}
-	if (c != NULL && conf->redis_password[0] != '\0' &&
-	    redis_auth(c, conf, why, sizeof(why)) == -1) {
-		redisFree(c);
-		c = NULL;
-	}
-	if (c != NULL && conf->nredis_sentinels > 0 && !redis_is_master(c)) {
-		snprintf(why, sizeof(why), "not (or no longer) the master");
-		redisFree(c);
-		c = NULL;
-	}
 	if (c == NULL) {
 		snprintf(u->err, sizeof(u->err), "%s: %s", u->node, why);
 		return -1;
@@ -473,19 +528,20 @@ upstream_timer(struct upstream *u, int64_t now)
 	return UP_OK;
 }
 
-/* Queue a command, and connect if this is the first since idle. */
+/*
+ * Queue a command, and connect if this is the first since idle.  It is
+ * sent when the caller's poll(2) finds the socket writable, together
+ * with the others queued from the same read of the client.
+ */
 static int
 queue(struct upstream *u, int argc, const char **argv, const size_t *lens,
     size_t payload, int event, int64_t now)
 {
 	if (q_command(u, argc, argv, lens, payload, event) == -1)
 		return -1;
-	if (u->ctx == NULL) {
-		if (u->lost_at != 0)
-			return 0;	/* a retry is due at retry_at */
-		return reconnect(u, now) == UP_FAILED ? -1 : 0;
-	}
-	return send_some(u, now) == UP_FAILED ? -1 : 0;
+	if (u->ctx != NULL || u->lost_at != 0)
+		return 0;	/* connected, or a retry is due at retry_at */
+	return reconnect(u, now) == UP_FAILED ? -1 : 0;
 }
 
 /* XADD KEY MAXLEN ~ N * user U conn C, the first nargs of argv. */

@@ -28,7 +28,7 @@
 
 #include "settings.h"
 
-#define UPSTREAM_WINDOW		64		/* XADDs awaiting replies */
+#define UPSTREAM_WINDOW		256		/* XADDs awaiting replies */
 #define UPSTREAM_WINDOW_BYTES	(256 * 1024)	/* ... or this many bytes */
 #define UPSTREAM_IDLE_MS	10000		/* then the connection goes */
 #define UPSTREAM_REPLY_MAX	4096		/* an XADD's reply, or error */
@@ -64,8 +64,8 @@ struct upstream {
 
 void	upstream_init(struct upstream *, const struct child_conf *);
 /*
- * Queue one data message (binary: not text) from user's connection conn
- * and start sending it.  0, or -1 (out of memory, or failed before).
+ * Queue one data message (binary: not text) from user's connection conn;
+ * upstream_io() sends it.  0, or -1 (out of memory, or failed).
  */
 int	upstream_message(struct upstream *, const char *user,
 	    const char *conn, int binary, const void *data, size_t len,

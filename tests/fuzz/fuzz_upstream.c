@@ -112,7 +112,8 @@ drive(const uint8_t *data, size_t size)
 	for (i = 0; i < QUEUED; i++)
 		CHECK(upstream_message(&u, "user", "conn", i & 1, "payload",
 		    (size_t)i, 1) == 0);
-	CHECK(upstream_pending(&u) == QUEUED);
+	CHECK(upstream_pending(&u) == QUEUED && u.qsent == 0);
+	CHECK(upstream_io(&u, POLLOUT, 1) == UP_OK);
 	CHECK(u.qsent == u.qlen);	/* all written into the pair */
 	/* The input in pieces, as reads may split it. */
 	while (size > 0) {
