@@ -64,17 +64,21 @@ struct client {
 	int			 wr_shut;	/* shutdown(SHUT_WR) done */
 	int64_t			 backlog_last;	/* output last held back */
 
-	/* upstream_stream: the writer, this connection's id, the limit. */
-	struct upstream		 up;
-	char			 conn[UPSTREAM_CONN_MAX];
-	int			 up_live;	/* the connect event is queued */
-	int64_t			 up_tokens;	/* thousandths of a message */
-	int64_t			 up_filled;	/* when tokens were added */
-
 	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
 	unsigned int		 close_code;
 	const char		*closed_by;
 	const char		*close_reason;
+
+	/*
+	 * upstream_stream: the writer, this connection's id, the limit.  Last,
+	 * and not written unless upstream_stream is set: pages a client that
+	 * never sends leaves untouched.
+	 */
+	int			 up_live;	/* the connect event is queued */
+	int64_t			 up_tokens;	/* thousandths of a message */
+	int64_t			 up_filled;	/* when tokens were added */
+	char			 conn[UPSTREAM_CONN_MAX];
+	struct upstream		 up;
 };
 
 /* loop.c: serve the upgraded connection until it is over. */

@@ -661,9 +661,9 @@ upstream_start(struct client *c)
 {
 	struct timespec rt;
 
-	upstream_init(&c->up, c->conf);
 	if (!upstream_on(c))
 		return;
+	upstream_init(&c->up, c->conf);
 	(void)clock_gettime(CLOCK_REALTIME, &rt);
 	snprintf(c->conn, sizeof(c->conn), "%s-%ld-%llx", c->conf->hostname,
 	    (long)getpid(), (unsigned long long)rt.tv_sec * 1000000ULL +

@@ -33,10 +33,13 @@
 #define ARGS_MAX	16
 #define REDIRECTS_MAX	5		/* -MOVED in a row, then back off */
 
+/*
+ * u is zero (static, or wiped by upstream_close): not written here, so
+ * that a client that never sends leaves its pages untouched.
+ */
 void
 upstream_init(struct upstream *u, const struct child_conf *conf)
 {
-	memset(u, 0, sizeof(*u));
 	u->conf = conf;
 }
 
@@ -653,6 +656,9 @@ upstream_close(struct upstream *u)
 {
 	const struct child_conf *conf = u->conf;
 
+	if (u->ctx == NULL && u->q == NULL && u->count == 0 && !u->failed &&
+	    u->lost_at == 0)
+		return;		/* never used: nothing to wipe */
 	if (u->ctx != NULL)
 		redisFree(u->ctx);
 	if (u->q != NULL) {

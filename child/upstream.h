@@ -62,6 +62,7 @@ struct upstream {
 	char		 err[512];
 };
 
+/* Start on a zeroed struct upstream (as upstream_close() leaves it). */
 void	upstream_init(struct upstream *, const struct child_conf *);
 /*
  * Queue one data message (binary: not text) from user's connection conn;
