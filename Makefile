@@ -16,10 +16,11 @@
 #                   of HEAD (the first beside a second make test as
 #                   load), then the ASan integration pass 2N times
 #   make bench      the benchmark: latency, throughput, connection rate,
-#                   memory, fan-out and history, each against the same
-#                   run's raw Redis subscriber and fork floor; run twice,
-#                   with max_clients_per_child 1 and then 1000, one table
-#                   each (about 3 minutes; contrib/bench/README.md)
+#                   memory, fan-out, history and client messages to a
+#                   stream, each against the same run's raw Redis
+#                   subscriber and fork floor; run twice, with
+#                   max_clients_per_child 1 and then 1000, one table
+#                   each (about 4 minutes; contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
@@ -202,7 +203,7 @@ BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
 	     contrib/bench/loop.c contrib/bench/ws.c contrib/bench/redis.c \
 	     contrib/bench/latency.c contrib/bench/throughput.c \
 	     contrib/bench/connrate.c contrib/bench/memory.c \
-	     contrib/bench/history.c \
+	     contrib/bench/history.c contrib/bench/upstream.c \
 	     contrib/bench/report.c
 BENCH_HDRS = $(wildcard contrib/bench/*.h)
 

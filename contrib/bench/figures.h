@@ -2,8 +2,10 @@
  * figures.h -- the figures the benchmark measures, each for both sides,
  * and how they are reported (report.c); the phases that measure them,
  * one file per figure family (latency.c, throughput.c, connrate.c,
- * memory.c, history.c).  Figure 6 (history) is measured through
- * wspubsub on both sides: side 0 with history, side 1 its baseline.
+ * memory.c, history.c, upstream.c).  Figure 6 (history) is measured
+ * through wspubsub on both sides: side 0 with history, side 1 its
+ * baseline; figure 7 (upstream) side 0 with upstream_stream set, side 1
+ * without it (idle cost) or Redis alone (rate).
  */
 #ifndef WSBENCH_FIGURES_H
 #define WSBENCH_FIGURES_H
@@ -31,6 +33,7 @@ enum {
 	F_HL_P50, F_HL_P99, F_HL_LOST, F_HLR_P50, F_HLR_P99,
 	F_HT_RATE, F_HT_LOST, F_HC_RATE,
 	F_HR_P50, F_HR_P99, F_HR_PER, F_HM_BYTES,
+	F_UP_RATE, F_UP_LOST, F_UP_RCONN, F_UP_PSS,
 	F_COUNT
 };
 
@@ -60,5 +63,6 @@ void	fig_connrate(int side);
 void	cr_floor_ratios(void);
 void	fig_memory_fanout(int side, int do_mem, int do_fan);	/* memory.c */
 void	fig_history(void);			/* history.c */
+void	fig_upstream(void);			/* upstream.c */
 
 #endif /* WSBENCH_FIGURES_H */

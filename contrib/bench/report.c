@@ -111,6 +111,15 @@ struct figure fig[F_COUNT] = {
 	    1, 1, {0}, {0} },
 	[F_HM_BYTES] = { "hist_mem_per_msg", "6 Redis used_memory/msg kept (B)",
 	    "%.0f", T_NONE, 0, "(payload 64B)", 0, 1, {0}, {0} },
+	/* 7: upstream on; the other column Redis alone, or upstream off. */
+	[F_UP_RATE] = { "up_rate", "7 one client to the stream (msg/s)",
+	    "%.0f", T_NONE, 0, "(vs XADD alone)", 0, 0, {0}, {0} },
+	[F_UP_LOST] = { "up_lost", "7 to the stream lost (of 50000)", "%.0f",
+	    T_ZERO, 0, "0", 1, 1, {0}, {0} },
+	[F_UP_RCONN] = { "up_redis_conns", "7 Redis conns/idle conn @1000",
+	    "%.2f", T_WS_LE, 1.0, "<= 1", 0, 0, {0}, {0} },
+	[F_UP_PSS] = { "up_pss", "7 Pss/idle conn @1000, server (KiB)",
+	    "%.1f", T_RATIO_LE, 1.1, "<= 1.1x off", 0, 0, {0}, {0} },
 };
 
 /*
@@ -144,8 +153,19 @@ set_targets(int cpc)
 	}
 }
 
-/* The sides of figure 6. */
+/* The sides of figures 6 and 7. */
 static const char *const hist_name[2] = { "history", "baseline" };
+static const char *const up_name[2] = { "upstream", "off / Redis" };
+
+static const char *
+name_of(int f, int side)
+{
+	if (f >= 0 && fig[f].label[0] == '6')
+		return hist_name[side];
+	if (f >= 0 && fig[f].label[0] == '7')
+		return up_name[side];
+	return side_name[side];
+}
 
 /* A phase could not complete: say so, mark the figures, go on. */
 void __attribute__((format(printf, 3, 4)))
@@ -153,8 +173,7 @@ phase_fail(int side, const int *figs, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "wsbench: FAILED (%s): ", *figs >= 0 &&
-	    fig[*figs].label[0] == '6' ? hist_name[side] : side_name[side]);
+	fprintf(stderr, "wsbench: FAILED (%s): ", name_of(*figs, side));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -210,7 +229,7 @@ print_table(const char *title)
 {
 	char a[32], b[32], r[32];
 	double ratio;
-	int i, misses = 0, sub = 0;
+	int i, misses = 0, sub = 0, sub7 = 0;
 	const char *v;
 
 	printf("\n%s\n", title);
@@ -225,6 +244,9 @@ print_table(const char *title)
 		if (f->label[0] == '6' && !sub++)
 			printf("%-38s %12s %12s %8s\n", "6: history against its baseline",
 			    hist_name[0], hist_name[1], "hist/base");
+		if (f->label[0] == '7' && !sub7++)
+			printf("%-38s %12s %12s %8s\n", "7: client messages, "
+			    "upstream on", up_name[0], up_name[1], "on/other");
 		fmtv(a, sizeof(a), f, 0);
 		fmtv(b, sizeof(b), f, 1);
 		ratio = NAN;

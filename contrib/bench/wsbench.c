@@ -40,7 +40,7 @@
 const char *const side_name[2] = { "wspubsub", "raw Redis subscriber" };
 
 const char *server_bin = "./wspubsub", *redis_bin = "redis-server";
-const char *only = "123456", *wrapper;
+const char *only = "1234567", *wrapper;
 int keep_tmp, tp_n = TP_N;
 int clients_per_child = 1;	/* -c: max_clients_per_child, the default */
 static const char *tsv_path;
@@ -55,7 +55,7 @@ usage(void)
 	    "       wsbench -m run1.tsv run2.tsv ...\n"
 	    "  -c  max_clients_per_child in the server's configuration\n"
 	    "      (default 1: a new process per client)\n"
-	    "  -o  figures to run, a subset of 123456 (default all)\n"
+	    "  -o  figures to run, a subset of 1234567 (default all)\n"
 	    "  -w  command line put before the server's (e.g. valgrind ...)\n"
 	    "  -k  keep the temporary directory with the logs\n");
 	exit(2);
@@ -170,6 +170,12 @@ main(int argc, char **argv)
 			fig_memory_fanout(side, strchr(only, '4') != NULL,
 			    strchr(only, '5') != NULL);
 		}
+
+	/* Last: it restarts wspubsub, with upstream_stream and without. */
+	if (strchr(only, '7')) {
+		note("7. client messages to a stream (upstream_stream)");
+		fig_upstream();
+	}
 
 	loadavg(la1, sizeof(la1));
 	snprintf(title, sizeof(title), "wspubsub benchmark, "
