@@ -373,9 +373,11 @@ def test_redis_restart_with_aof_loses_nothing(tmpdir_):
         r = red.client()
         n = 400
         s, rest = raw_open(w, "jo")
+        down, up = n // 2, n // 2 + 50
         for i in range(n):
-            if i == n // 2:
+            if i == down:
                 red.stop()          # SIGTERM: AOF is fsynced per write
+            if i == up:             # 50 sent while Redis was away
                 red.start()
                 r = red.client()
             s.sendall(frame(OP_TEXT, b"n%d" % i))
@@ -390,7 +392,8 @@ def test_redis_restart_with_aof_loses_nothing(tmpdir_):
         # on the way back is sent again; order of first sight is kept.
         first = list(dict.fromkeys(data))
         assert first == [b"n%d" % i for i in range(n)]
-        assert "upstream" in w.log()
+        assert re.search(r"upstream \S+: connected again, \d+ entries",
+                         w.log()), w.log()[-2000:]
     finally:
         w.stop()
         red.stop()
@@ -449,33 +452,52 @@ def test_back_pressure_stops_reading_the_client(up_server, redis_server):
     assert r.xlen(STREAM) == n
 
 
+def redis_conns_of(pid, port):
+    """How many TCP connections process pid has to 127.0.0.1:port."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    want = "0100007F:%04X" % port
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[2] == want and fields[3] == "01" and \
+                    fields[9] in inodes:
+                n += 1
+    return n
+
+
 def test_writer_connection_is_lazy_and_idles_out(up_server, redis_server):
+    """A child that only listens has one Redis connection; the first
+    message opens a second, which goes after 10 s without one."""
     w = up_server(spare_children=1)
     r = redis_server.client()
 
-    def clients():
-        return [c for c in r.client_list() if c["name"] != "x" and
-                c["cmd"] not in ("client|list", "client")]
-
     async def go():
+        loop = asyncio.get_running_loop()
         async with websockets.connect(w.url + "/?user=lee") as ws:
-            await asyncio.get_running_loop().run_in_executor(
-                None, wait_subscribed, r, "lee")
-            before = len(r.client_list())
+            await loop.run_in_executor(None, wait_subscribed, r, "lee")
+            pid = harness.child_of_user(w, "lee")
+            assert pid is not None
+            assert redis_conns_of(pid, redis_server.port) == 1
             await ws.send("one")
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: read_group(r, 1))
-            assert len(r.client_list()) == before + 1
-            xadds = [c for c in r.client_list() if c["cmd"] == "xadd"]
-            assert len(xadds) == 1
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: wait_for(
-                    lambda: not [c for c in r.client_list()
-                                 if c["cmd"] == "xadd"],
-                    15, what="the idle writer closed"))
+            await loop.run_in_executor(None, lambda: read_group(r, 1))
+            assert redis_conns_of(pid, redis_server.port) == 2
+            t0 = time.monotonic()
+            await loop.run_in_executor(None, lambda: wait_for(
+                lambda: redis_conns_of(pid, redis_server.port) == 1,
+                15, what="the idle writer closed"))
+            assert time.monotonic() - t0 > 5     # idle for 10 s, not at once
             await ws.send("two")
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: read_group(r, 1))
+            got = await loop.run_in_executor(None, lambda: read_group(r, 1))
+            assert got[0][1][b"data"] == b"two"
+            assert redis_conns_of(pid, redis_server.port) == 2
     arun(go())
 
 
