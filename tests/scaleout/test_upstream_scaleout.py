@@ -133,3 +133,38 @@ def test_sentinel_stream_follows_failover(redis_sentinels, make_wspubsub):
     harness.report("sentinel: the stream's master SIGKILLed; %d messages "
                    "sent meanwhile were in the promoted master's stream "
                    "%.2fs after the kill" % (n, took))
+
+
+def test_cluster_stream_master_gone_for_good_closes_1011(redis_cluster,
+                                                        make_wspubsub):
+    """The stream's master and its replica die; the user's channel lives
+    on another master, so the subscription stands: past
+    redis_retry_timeout the client is closed with 1011 for the stream."""
+    cl = redis_cluster
+    slot = cl.keyslot(KEY)
+    owner = cl.slot_owner(slot)
+    user = next("u%d" % i for i in range(1000)
+                if cl.slot_owner(cl.keyslot("u%d" % i)) != owner)
+    w = make_wspubsub(cl.ports[0], redis_cluster="yes",
+                      redis_node=cl.seeds(), upstream_stream=KEY,
+                      upstream_rate=0, redis_retry_timeout="2s",
+                      spare_children=2)
+    s, rest = open_ws(w, user)
+    send(s, b"a", 1)
+    wait_for(lambda: cl.client(owner).xlen(KEY) == 1, 10,
+             what="the first message on the stream's master")
+    for port in [owner] + cl.replicas_of(owner):
+        cl.nodes[port].kill()
+    t0 = time.monotonic()
+    send(s, b"b", 1)
+    s.settimeout(15)
+    while True:
+        fin, op, payload, rest = read_frame(s, rest)
+        if op == OP_CLOSE:
+            break
+    took = time.monotonic() - t0
+    s.close()
+    assert close_code(payload) == 1011, payload
+    assert payload[2:] == b"upstream unavailable", payload
+    assert 2 <= took < 10, took
+    assert "upstream" in log_tail(w)
