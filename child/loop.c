@@ -406,8 +406,20 @@ handle_event(struct client *c, const struct ws_event *ev)
 }
 
 /*
+ * The client's input waits while the upstream queue is full, and, with
+ * upstream_events, until the connect entry is queued (the first
+ * SUBSCRIBE failed and is being retried): it must precede the messages.
+ */
+static int
+input_waits(const struct client *c)
+{
+	return upstream_full(&c->up) || (c->state == CS_OPEN &&
+	    upstream_on(c) && c->conf->upstream_events && !c->up_live);
+}
+
+/*
  * Feed the bytes read from the client to the parser and act on each
- * event; while the upstream queue is full the rest waits in c->in.
+ * event; while input_waits() the rest waits in c->in.
  */
 static void
 client_input(struct client *c)
@@ -418,7 +430,7 @@ client_input(struct client *c)
 
 	while (c->in_off < c->in_len &&
 	    (c->state == CS_IDENTIFY || c->state == CS_OPEN)) {
-		if (upstream_full(&c->up))
+		if (input_waits(c))
 			return;
 		r = ws_parse(&c->parser, c->in + c->in_off,
 		    c->in_len - c->in_off, &used, &ev);
@@ -435,7 +447,7 @@ client_input(struct client *c)
 	c->in_off = c->in_len = 0;
 }
 
-/* Unparsed input waits for room upstream: read no more meanwhile. */
+/* Unparsed input waits (see input_waits()): read no more meanwhile. */
 static int
 held(const struct client *c)
 {
@@ -723,18 +735,21 @@ client_loop(struct client *c)
 			break;
 		if (out_pending(c))
 			c->backlog_last = now_ms();
-		/* Input held back for room upstream, which there is now. */
-		if (held(c) && !upstream_full(&c->up))
+		/* Input held back (input_waits()) that may go on now. */
+		if (held(c) && !input_waits(c))
 			client_input(c);
 		if (c->state == CS_DONE)
 			break;
-		reading = !held(c) && !upstream_full(&c->up);
+		reading = !held(c) && !input_waits(c);
 
 		pfd[0].fd = c->fd;
 		pfd[0].events = reading ? POLLIN : 0;
 		if (out_pending(c))
 			pfd[0].events |= POLLOUT;
 		pfd[0].events |= c->io.want;
+		/* Not reading: a reset (POLLHUP, POLLERR) must not spin us. */
+		if (pfd[0].events == 0)
+			pfd[0].fd = -1;
 		pfd[1].fd = -1;
 		pfd[1].events = POLLIN;
 		if (c->state == CS_OPEN && c->redis.sub != NULL &&

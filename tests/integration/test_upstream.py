@@ -651,3 +651,33 @@ def test_node_ws_client(up_server, redis_server):
     events = node_ws(w.url + "/?user=nodeuser", "toobig", 65537)
     assert any(e.get("close") == 1009 for e in events), events
     assert_no_more(r)
+
+
+def test_connect_event_comes_before_messages_sent_while_subscribing(
+        tmpdir_):
+    """Redis goes away after the 101 and before the identify message: the
+    child retries the SUBSCRIBE and holds the client's messages meanwhile,
+    so the connect entry still comes first."""
+    red = RedisServer(tmpdir_).start()
+    w = Wspubsub(tmpdir_, red.port, upstream_stream=STREAM,
+                 upstream_events="yes", redis_retry_timeout="10s").start()
+    try:
+        s = client_connect(("127.0.0.1", w.port), T)
+        s.sendall(raw_request("/"))
+        head, rest = read_head(s)
+        assert status_of(head) == 101, head
+        red.stop()
+        s.sendall(frame(OP_TEXT, b'{"user_name": "nora"}') +
+                  b"".join(frame(OP_TEXT, b"early %d" % i)
+                           for i in range(5)))
+        wait_for(lambda: "nora" in w.log(), T, what="the identify read")
+        red.start()
+        r = red.client()
+        got = read_until(r, lambda g: len(g) >= 6, timeout=15)
+        assert [f.get(b"event", f.get(b"data")) for _, f in got] == \
+            [b"connect"] + [b"early %d" % i for i in range(5)]
+        assert raw_close(s, rest)[0] == 1000
+        s.close()
+    finally:
+        w.stop()
+        red.stop()
