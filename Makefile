@@ -20,13 +20,21 @@
 #                   stream, each against the same run's raw Redis
 #                   subscriber and fork floor; run twice, with
 #                   max_clients_per_child 1 and then 1000, one table
-#                   each (about 4 minutes; contrib/bench/README.md)
+#                   each, then latency and connection rate once more with
+#                   "sandbox no" (about 5 minutes; contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
 #   make lint-man   check the man pages with mandoc -T lint
+#   make deb        build the Debian package (debian/) in build/deb/;
+#                   the last line printed is the .deb's path
+#   make package-check
+#                   as root: build the package, lintian it, install it,
+#                   run the installed server, upgrade, remove and purge
+#                   it, and check that nothing is left behind
+#                   (tests/package/check.sh)
 
-PKGS     = openssl hiredis libbsd jansson
+PKGS     = openssl hiredis libbsd jansson libseccomp
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
 CFLAGS  ?= -O2 -g
@@ -49,7 +57,7 @@ CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
 	      child/jwt.c child/history.c child/upstream.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
-	      master/proc.c master/reap.c master/spawn.c
+	      master/proc.c master/reap.c master/spawn.c master/sandbox.c
 SRCS        = $(WS_SRCS) $(CHILD_SRCS) $(MASTER_SRCS)
 # The history library (contrib/redis/wspubsub.lua) is compiled in, as a
 # C string generated from the file: wspubsub loads it into Redis itself.
@@ -58,6 +66,10 @@ HDRS        = $(wildcard ws/*.h child/*.h master/*.h) $(GEN_LUA)
 
 OBJS      = $(SRCS:%.c=build/%.o)
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o)
+# wspubsub-hooks: the release build with test hooks (child/testhook.h),
+# so that tests can ask a child to make calls the sandbox forbids.  Not
+# sanitized: the sanitizer builds' filter lets a report be written.
+HOOKS_OBJS = $(SRCS:%.c=build/hooks/%.o) build/hooks/child/testhook.o
 # Everything but main(), for unit tests.
 LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
 
@@ -72,7 +84,7 @@ UNIT_TESTS = tests/unit/test_ws tests/unit/test_conf tests/unit/test_user tests/
 UNIT_BINS  = $(UNIT_TESTS:tests/unit/%=build/asan/tests/%)
 
 .PHONY: all asan test unit integration conformance fuzz fuzz-short run clean deps stress \
-	install uninstall lint-man scaleout test-repeat
+	install uninstall lint-man scaleout test-repeat deb package-check
 
 all: wspubsub
 
@@ -96,6 +108,9 @@ wspubsub-asan: $(ASAN_OBJS)
 
 asan: wspubsub-asan
 
+wspubsub-hooks: $(HOOKS_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(HOOKS_OBJS) $(LDLIBS)
+
 $(GEN_LUA): contrib/redis/wspubsub.lua
 	@mkdir -p $(dir $@)
 	@echo "GEN $@"
@@ -117,6 +132,11 @@ build/asan/%.o: %.c $(HDRS)
 	@echo "CC $< (asan)"
 	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(SANITIZE) -c -o $@ $<
 
+build/hooks/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "CC $< (hooks)"
+	@$(CC) $(CPPFLAGS) -DWSPUBSUB_TEST_HOOKS $(WARN) $(CFLAGS) -c -o $@ $<
+
 build/asan/tests/%: tests/unit/%.c $(LIB_SRCS:%.c=build/asan/%.o)
 	@mkdir -p $(dir $@)
 	@echo "TEST $@"
@@ -126,7 +146,7 @@ build/asan/tests/%: tests/unit/%.c $(LIB_SRCS:%.c=build/asan/%.o)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: wspubsub wspubsub-asan
+integration: wspubsub wspubsub-asan wspubsub-hooks
 	WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB=./wspubsub-asan $(PYTHON) -m pytest -q tests/integration
 	WSPUBSUB_TLS=1 WSPUBSUB=./wspubsub $(PYTHON) -m pytest -q tests/integration
@@ -185,8 +205,9 @@ stress: wspubsub
 
 # The benchmark: starts its own redis-server and ./wspubsub, once with a
 # process per client (max_clients_per_child 1), then with children that
-# serve up to 1000 clients each; each run has its own watchdog (280 s).
-# The second runs even if the first failed; the status is the last
+# serve up to 1000 clients each, then unsandboxed (latency and connection
+# rate only: what the sandbox costs); each run has its own watchdog
+# (280 s).  Each runs even if one before failed; the status is the last
 # failure's.
 BENCH_PKGS = hiredis openssl
 .PHONY: bench
@@ -196,6 +217,9 @@ bench: wspubsub contrib/bench/wsbench
 	    echo "contrib/bench/wsbench -s ./wspubsub -c $$n"; \
 	    contrib/bench/wsbench -s ./wspubsub -c $$n || rc=$$?; \
 	done; \
+	echo "contrib/bench/wsbench -s ./wspubsub -c 1 -x 'sandbox no' -o 13"; \
+	contrib/bench/wsbench -s ./wspubsub -c 1 -x 'sandbox no' -o 13 || \
+	    rc=$$?; \
 	exit $$rc
 
 BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
@@ -256,5 +280,36 @@ uninstall:
 lint-man:
 	mandoc -T lint -W warning $(MANPAGES)
 
+# The Debian package.  dpkg-buildpackage writes beside the directory it
+# builds, so it builds a copy of what the package needs in build/deb/:
+# the tree and its parent stay clean.  debian/changelog must carry the
+# version in master/main.c.  The last line printed is the .deb's path.
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -SVersion 2>/dev/null)
+DEB_ARCH    = $(shell dpkg --print-architecture 2>/dev/null)
+DEB_TREE    = build/deb/wspubsub-$(DEB_VERSION)
+DEB         = build/deb/wspubsub_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb:
+	@v=$$(sed -n 's/^#define WSPUBSUB_VERSION[^"]*"\(.*\)"$$/\1/p' \
+	    master/main.c); \
+	if [ -z "$(DEB_VERSION)" ] || [ "$$v" != "$(DEB_VERSION)" ]; then \
+	    echo "deb: debian/changelog has \"$(DEB_VERSION)\"," \
+	        "master/main.c has \"$$v\"" >&2; \
+	    exit 1; \
+	fi
+	rm -rf build/deb
+	mkdir -p $(DEB_TREE)/contrib
+	cp -R Makefile README.md wspubsub.conf master child ws debian \
+	    $(DEB_TREE)/
+	cp -R contrib/systemd contrib/logrotate contrib/redis $(DEB_TREE)/contrib/
+	cd $(DEB_TREE) && dpkg-buildpackage -us -uc -b
+	@test -f $(DEB)
+	@echo $(DEB)
+
+# Installs and purges the package on this machine: root only, and not
+# part of "test" (.ci/run runs it after).
+package-check:
+	PYTHON=$(PYTHON) sh tests/package/check.sh
+
 clean:
-	rm -rf build wspubsub wspubsub-asan contrib/bench/wsbench
+	rm -rf build wspubsub wspubsub-asan wspubsub-hooks contrib/bench/wsbench

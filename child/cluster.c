@@ -116,11 +116,14 @@ entry_owner(const redisReply *e, const struct redis_addr *asked,
 	    m->element[1]->integer < 1 || m->element[1]->integer > 65535)
 		return -1;
 	/* "" or "?" means the address we asked on (cluster-preferred-endpoint) */
-	if (m->element[0]->len == 0 || strcmp(m->element[0]->str, "?") == 0)
+	if (m->element[0]->len == 0 || strcmp(m->element[0]->str, "?") == 0) {
 		strlcpy(a->host, asked->host, sizeof(a->host));
-	else if (strlcpy(a->host, m->element[0]->str, sizeof(a->host)) >=
+		strlcpy(a->ip, asked->ip, sizeof(a->ip));
+	} else if (strlcpy(a->host, m->element[0]->str, sizeof(a->host)) >=
 	    sizeof(a->host))
 		return -1;
+	else
+		a->ip[0] = '\0';
 	a->port = (int)m->element[1]->integer;
 	return 0;
 }
@@ -261,6 +264,7 @@ cluster_redirect(const char *text, size_t len, unsigned int *slot,
 	/* An empty host means the node that answered (the caller knows it). */
 	if (strlcpy(to->host, sp, sizeof(to->host)) >= sizeof(to->host))
 		return 0;
+	to->ip[0] = '\0';
 	to->port = (int)v;
 	return kind;
 }

@@ -33,6 +33,7 @@
 #include "signals.h"
 #include "stats.h"
 #include "subscriber.h"
+#include "testhook.h"
 #include "user.h"
 
 #define OUT_KEEP	(64 * 1024)	/* free a larger buffer once empty */
@@ -365,6 +366,10 @@ handle_event(struct client *c, const struct ws_event *ev)
 	case WS_EV_BINARY:
 		c->msgs_in++;
 		c->bytes_in += ev->len;
+#ifdef WSPUBSUB_TEST_HOOKS
+		if (c->state == CS_OPEN && test_hook(ev->data, ev->len))
+			break;
+#endif
 		if (c->state == CS_IDENTIFY) {
 			if (ev->type == WS_EV_TEXT)
 				identify(c, ev);

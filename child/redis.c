@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <arpa/inet.h>
 
 #include "redis.h"
 
@@ -23,17 +24,34 @@ ms_to_tv(int ms)
 	return tv;
 }
 
+static int
+numeric(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1;
+}
+
 redisContext *
-redis_dial(const struct child_conf *conf, const char *host, int port,
+redis_dial(const struct child_conf *conf, const struct redis_addr *a,
     char *err, size_t errlen)
 {
 	struct timeval tv = ms_to_tv(conf->redis_connect_timeout);
 	redisContext *c;
+	const char *host;
 
-	if (host == NULL)
+	if (a == NULL)
 		c = redisConnectUnixWithTimeout(conf->redis_socket, tv);
-	else
-		c = redisConnectWithTimeout(host, port, tv);
+	else {
+		host = a->ip[0] != '\0' ? a->ip : a->host;
+		if (conf->sandbox && !numeric(host)) {
+			snprintf(err, errlen, "%s is a host name, which a "
+			    "sandboxed child cannot resolve", host);
+			return NULL;
+		}
+		c = redisConnectWithTimeout(host, a->port, tv);
+	}
 	if (c == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;

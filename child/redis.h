@@ -12,12 +12,13 @@
 #include "settings.h"
 
 /*
- * A blocking connection to (host, port), or to redis_socket when host is
- * NULL, with the command timeout and close-on-exec set; no AUTH.  NULL
- * on failure with a reason in err.
+ * A blocking connection to a (its ip if the master resolved one), or to
+ * redis_socket when a is NULL, with the command timeout and close-on-exec
+ * set; no AUTH.  NULL on failure with a reason in err.  A sandboxed child
+ * cannot resolve names: a host name learned at run time is an error.
  */
-redisContext *redis_dial(const struct child_conf *, const char *host,
-	    int port, char *err, size_t);
+redisContext *redis_dial(const struct child_conf *,
+	    const struct redis_addr *a, char *err, size_t);
 
 /*
  * AUTH with redis_username (if set) and redis_password: 0, or -1 with

@@ -32,6 +32,7 @@ master_reply(const redisReply *r, struct redis_addr *a)
 	    sizeof(a->host))
 		return -1;
 	a->port = (int)port;
+	a->ip[0] = '\0';
 	return 0;
 }
 
@@ -49,7 +50,7 @@ sentinel_master(const struct child_conf *conf, struct redis_addr *a,
 	for (i = 0; i < conf->nredis_sentinels; i++) {
 		s = &conf->redis_sentinels[i];
 		redis_addr_name(s, name, sizeof(name));
-		if ((c = redis_dial(conf, s->host, s->port, why,
+		if ((c = redis_dial(conf, s, why,
 		    sizeof(why))) == NULL) {
 			snprintf(err, errlen, "sentinel %s: %s", name, why);
 			continue;

@@ -7,6 +7,7 @@
 #define CHILD_SETTINGS_H
 
 #include <stddef.h>
+#include <netinet/in.h>
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -28,10 +29,17 @@ struct stats;
 struct redis_addr {
 	char	host[REDIS_HOST_MAX + 1];
 	int	port;
+	/*
+	 * host's numeric address when host is a name in the configuration
+	 * and the sandbox is on: the master resolves it (conf_resolve()),
+	 * since a sandboxed child cannot.  "" = dial host itself.
+	 */
+	char	ip[INET6_ADDRSTRLEN];
 };
 
 struct child_conf {
 	char	redis_host[REDIS_HOST_MAX + 1];
+	char	redis_host_ip[INET6_ADDRSTRLEN];	/* as redis_addr.ip */
 	int	redis_port;
 	char	redis_socket[REDIS_SOCKET_MAX + 1];	/* "" = use TCP */
 	/*
@@ -96,6 +104,7 @@ struct child_conf {
 	int	nmetrics_allow;
 
 	struct stats	*stats;		/* shared scoreboard, or NULL */
+	int		 sandbox;	/* children are sandboxed (sandbox.c) */
 
 	/* Browser origins allowed; none listed = any origin. */
 	char	allow_origin[ORIGIN_MAX][NAME_MAX_LEN + 1];

@@ -51,6 +51,14 @@ stats_state(int state, const char *user, const char *peer)
 	me->state = state;
 }
 
+/* Async-signal-safe: a store into our own slot. */
+void
+stats_trapped(int nr)
+{
+	if (me != NULL)
+		__atomic_store_n(&me->trapped, nr, __ATOMIC_RELAXED);
+}
+
 void
 stats_fail(enum stats_fail why)
 {
@@ -235,6 +243,10 @@ stats_render(char *buf, size_t len)
 	    "Children that went back to the spare pool after a client.");
 	put(&o, "wspubsub_child_reuses_total %llu\n",
 	    (unsigned long long)GET(sb->reused));
+	metric(&o, "sandbox_kills_total", "counter",
+	    "Children killed for a system call the sandbox forbids.");
+	put(&o, "wspubsub_sandbox_kills_total %llu\n",
+	    (unsigned long long)GET(sb->sandbox_kills));
 	metric(&o, "connections_total", "counter", "Upgraded connections.");
 	put(&o, "wspubsub_connections_total %llu\n",
 	    (unsigned long long)GET(sb->connections_total));

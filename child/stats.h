@@ -30,6 +30,7 @@ struct stats_slot {
 	uint64_t	msgs_in, bytes_in, msgs_out, bytes_out;
 	char		user[USER_NAME_MAX + 1];
 	char		peer[PEER_MAX];
+	int		trapped;	/* the call the sandbox caught, or -1 */
 };
 
 struct stats {
@@ -47,6 +48,7 @@ struct stats {
 	int		history_warned;	/* a child said why history is off */
 	int		generation;	/* master: one more at each reload */
 	uint64_t	reused;		/* master: children back as spares */
+	uint64_t	sandbox_kills;	/* master: children the sandbox killed */
 	uint64_t	close_codes[STATS_CODES + 1];
 	struct stats_slot slot[];
 };
@@ -73,6 +75,8 @@ void	stats_upstream_failure(void);
  * that a warning every child would give is logged once), else 0.
  */
 int	stats_history_warn_first(void);
+/* From the SIGSYS handler: the sandbox caught system call nr. */
+void	stats_trapped(int nr);
 /* The connection is over: fold its counters into the totals. */
 void	stats_close(unsigned int code);
 /* Prometheus text format; returns its length, or -1 if buf is short. */

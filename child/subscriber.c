@@ -107,7 +107,7 @@ sub_dial(const struct child_conf *conf, const struct redis_addr *a,
 	redisContext *c;
 
 	why[0] = '\0';
-	c = redis_dial(conf, a ? a->host : NULL, a ? a->port : 0, why,
+	c = redis_dial(conf, a, why,
 	    sizeof(why));
 	if (c != NULL && conf->redis_password[0] != '\0' &&
 	    redis_auth(c, conf, why, sizeof(why)) == -1) {
@@ -207,6 +207,7 @@ sub_connect(const struct child_conf *conf, char *err, size_t errlen)
 	if (conf->redis_socket[0] != '\0')
 		return sub_dial(conf, NULL, err, errlen);
 	strlcpy(a.host, conf->redis_host, sizeof(a.host));
+	strlcpy(a.ip, conf->redis_host_ip, sizeof(a.ip));
 	a.port = conf->redis_port;
 	return sub_dial(conf, &a, err, errlen);
 }
@@ -466,9 +467,12 @@ read_since(struct sub *s, const struct child_conf *conf)
 		    s->since.error_len), s->since.error);
 		s->since_moved = cluster_redirect(s->since.error,
 		    s->since.error_len, &slot, &s->since_to);
-		if (s->since_moved && s->since_to.host[0] == '\0')
+		if (s->since_moved && s->since_to.host[0] == '\0') {
 			strlcpy(s->since_to.host, s->addr.host,
 			    sizeof(s->since_to.host));
+			strlcpy(s->since_to.ip, s->addr.ip,
+			    sizeof(s->since_to.ip));
+		}
 		s->start += (size_t)n;
 		return 0;
 	}
@@ -706,8 +710,10 @@ subscribe_cluster(struct sub **sp, const struct child_conf *conf,
 			reply_error(err, errlen, "SSUBSCRIBE", *sp, &r);
 			return fail(sp, err, errlen);
 		}
-		if (to.host[0] == '\0')
+		if (to.host[0] == '\0') {
 			strlcpy(to.host, (*sp)->addr.host, sizeof(to.host));
+			strlcpy(to.ip, (*sp)->addr.ip, sizeof(to.ip));
+		}
 		/* MOVED: the map was stale; ASK: this once, during migration. */
 		if (kind == 1)
 			cluster_map_set(slot, &to);

@@ -200,7 +200,7 @@ connect_to(const struct child_conf *conf, const struct redis_addr *a,
 {
 	redisContext *c;
 
-	c = redis_dial(conf, a ? a->host : NULL, a ? a->port : 0, why, whylen);
+	c = redis_dial(conf, a, why, whylen);
 	if (c != NULL && conf->redis_password[0] != '\0' &&
 	    redis_auth(c, conf, why, whylen) == -1) {
 		redisFree(c);
@@ -279,6 +279,7 @@ dial(struct upstream *u)
 			c = connect_to(conf, &a, why, sizeof(why));
 	} else if (conf->redis_socket[0] == '\0') {
 		strlcpy(a.host, conf->redis_host, sizeof(a.host));
+		strlcpy(a.ip, conf->redis_host_ip, sizeof(a.ip));
 		a.port = conf->redis_port;
 		c = connect_to(conf, &a, why, sizeof(why));
 	} else
@@ -413,8 +414,10 @@ answered(struct upstream *u, char type, const char *text, size_t len,
 		return refused(u, text, len);
 	if (cluster_redirect(text, len, &slot, &to) == 1) {
 		/* The slot moved: send everything unanswered there, now. */
-		if (to.host[0] == '\0')
+		if (to.host[0] == '\0') {
 			strlcpy(to.host, u->addr.host, sizeof(to.host));
+			strlcpy(to.ip, u->addr.ip, sizeof(to.ip));
+		}
 		cluster_map_set(slot, &to);
 		log_info("upstream %s: %.*s", u->node, (int)len, text);
 		if (++u->redirects > REDIRECTS_MAX) {

@@ -1,6 +1,8 @@
 #!/bin/sh
 # contrib/deps.sh -- install the Debian 12 packages wspubsub needs to build,
-# run and test.  Run by "make deps" (and so by "make run").
+# run and test, and to build and check its Debian package (dpkg-dev,
+# debhelper, lintian; man-db lets systemd-analyze verify find the man
+# pages).  Run by "make deps" (and so by "make run").
 #
 # Only what is missing is installed, so running it again is cheap.  As root
 # it runs "apt-get update" and "apt-get install -y"; otherwise it prints the
@@ -33,6 +35,7 @@ PACKAGES="
 	libbsd-dev
 	libjansson-dev
 	libcmocka-dev
+	libseccomp-dev
 	redis-server
 	python3
 	python3-pytest
@@ -45,6 +48,10 @@ PACKAGES="
 	systemd
 	openbsd-inetd
 	haproxy
+	dpkg-dev
+	debhelper
+	lintian
+	man-db
 "
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -20,8 +20,10 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <bsd/string.h>
 
@@ -113,6 +115,7 @@ static const struct key keys[] = {
 	{ "max_clients_per_child", K_INT, N(max_clients_per_child), 1,
 	    1000000 },
 	{ "batch_scheduling", K_YESNO, N(batch_scheduling), 0, 0 },
+	{ "sandbox", K_YESNO, N(child.sandbox), 0, 0 },
 	{ "max_message_size", K_SIZE, N(child.max_message_size), 1,
 	    1LL << 30 },
 	{ "handshake_timeout", K_DURATION, N(child.handshake_timeout),
@@ -297,7 +300,7 @@ listen_options(const char *extra, struct conf_listen *l)
 /* One more redis_node or redis_sentinel. */
 static void
 add_redis_addr(struct parse *p, const char *name, const char *value,
-    struct redis_addr *addrs, int *n)
+    struct redis_addr *addrs, int *n, int *lines)
 {
 	if (*n == REDIS_NODES_MAX)
 		perr(p, "%s: at most %d", name, REDIS_NODES_MAX);
@@ -307,7 +310,7 @@ add_redis_addr(struct parse *p, const char *name, const char *value,
 		perr(p, "%s: \"%s\" is not HOST:PORT or [V6]:PORT", name,
 		    value);
 	else
-		(*n)++;
+		lines[(*n)++] = p->line;
 }
 
 /*
@@ -379,6 +382,7 @@ conf_init(struct conf *c)
 	c->spare_children = UNSET;
 	c->max_clients_per_child = UNSET;
 	c->batch_scheduling = UNSET;
+	c->child.sandbox = UNSET;
 	c->shutdown_timeout = UNSET;
 	c->log_level = UNSET;
 	c->child.redis_port = UNSET;
@@ -420,6 +424,7 @@ conf_fill_defaults(struct conf *c)
 	DEFAULT(c->spare_children, 4);
 	DEFAULT(c->max_clients_per_child, 1);
 	DEFAULT(c->batch_scheduling, 1);
+	DEFAULT(c->child.sandbox, 1);
 	DEFAULT(c->shutdown_timeout, 10000);
 	DEFAULT(c->log_level, LOG_LEVEL_INFO);
 	if (c->child.redis_host[0] == '\0')
@@ -524,6 +529,8 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 		}
 		/* FALLTHROUGH */
 	case K_STRING:
+		if (k->off == offsetof(struct conf, child.redis_host))
+			c->redis_host_line = p->line;
 		if (strlcpy(field, value, k->size) >= k->size)
 			perr(p, "%s: longer than %zu bytes", name, k->size - 1);
 		else if (k->off == offsetof(struct conf, child.channel_prefix))
@@ -684,11 +691,11 @@ conf_line(struct parse *p, struct conf *c, const char *name, char *value,
 		break;
 	case K_REDIS_NODE:
 		add_redis_addr(p, name, value, cc->redis_nodes,
-		    &cc->nredis_nodes);
+		    &cc->nredis_nodes, c->redis_node_line);
 		break;
 	case K_REDIS_SENTINEL:
 		add_redis_addr(p, name, value, cc->redis_sentinels,
-		    &cc->nredis_sentinels);
+		    &cc->nredis_sentinels, c->redis_sentinel_line);
 		break;
 	case K_JWT_KEY_FILE:
 		if (*value != '/' || strlcpy(c->jwt_public_key_file, value,
@@ -829,6 +836,73 @@ conf_check(struct parse *p, struct conf *c)
 		log_warnx("%s:%d: the JWT secret is shorter than 32 bytes",
 		    p->path, p->line);
 	}
+}
+
+/*
+ * One Redis host name into ip (left "" for a numeric host): the first
+ * IPv4 address, else the first IPv6 one, as hiredis would try them.
+ */
+static int
+resolve_host(const char *path, int line, const char *key, const char *host,
+    char *ip, size_t iplen)
+{
+	struct addrinfo hints, *res, *ai, *pick = NULL;
+	unsigned char buf[sizeof(struct in6_addr)];
+	int err;
+
+	ip[0] = '\0';
+	if (inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1)
+		return 0;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((err = getaddrinfo(host, NULL, &hints, &res)) != 0) {
+		log_error("%s:%d: %s %s: %s (with sandbox yes, the master "
+		    "resolves Redis host names)", path, line, key, host,
+		    gai_strerror(err));
+		return -1;
+	}
+	for (ai = res; ai != NULL && pick == NULL; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET)
+			pick = ai;
+	for (ai = res; ai != NULL && pick == NULL; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET6)
+			pick = ai;
+	err = pick == NULL || getnameinfo(pick->ai_addr, pick->ai_addrlen, ip,
+	    iplen, NULL, 0, NI_NUMERICHOST) != 0;
+	freeaddrinfo(res);
+	if (err) {
+		log_error("%s:%d: %s %s: no IPv4 or IPv6 address", path, line,
+		    key, host);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_resolve(struct conf *c, const char *path)
+{
+	struct child_conf *cc = &c->child;
+	int i, rc = 0;
+
+	if (!cc->sandbox)
+		return 0;
+	if (!cc->redis_cluster && cc->nredis_sentinels == 0 &&
+	    cc->redis_socket[0] == '\0')
+		rc |= resolve_host(path, c->redis_host_line, "redis_host",
+		    cc->redis_host, cc->redis_host_ip,
+		    sizeof(cc->redis_host_ip));
+	for (i = 0; i < cc->nredis_nodes; i++)
+		rc |= resolve_host(path, c->redis_node_line[i], "redis_node",
+		    cc->redis_nodes[i].host, cc->redis_nodes[i].ip,
+		    sizeof(cc->redis_nodes[i].ip));
+	for (i = 0; i < cc->nredis_sentinels; i++)
+		rc |= resolve_host(path, c->redis_sentinel_line[i],
+		    "redis_sentinel", cc->redis_sentinels[i].host,
+		    cc->redis_sentinels[i].ip,
+		    sizeof(cc->redis_sentinels[i].ip));
+	return rc ? -1 : 0;
 }
 
 int
@@ -1005,6 +1079,7 @@ conf_print(const struct conf *c, FILE *f)
 	fprintf(f, "spare_children %d\n", c->spare_children);
 	fprintf(f, "max_clients_per_child %d\n", c->max_clients_per_child);
 	fprintf(f, "batch_scheduling %s\n", c->batch_scheduling ? "yes" : "no");
+	fprintf(f, "sandbox %s\n", cc->sandbox ? "yes" : "no");
 	fprintf(f, "max_message_size %zu\n", cc->max_message_size);
 	print_duration(f, "handshake_timeout", cc->handshake_timeout);
 	print_duration(f, "identify_timeout", cc->identify_timeout);

@@ -43,6 +43,10 @@ struct conf {
 	char			pidfile[PATH_MAX];
 	int			daemonize;
 	int			inetd_tls;	/* -i speaks TLS */
+	/* where Redis' addresses were set, for conf_resolve()'s messages */
+	int			redis_host_line;
+	int			redis_node_line[REDIS_NODES_MAX];
+	int			redis_sentinel_line[REDIS_NODES_MAX];
 	struct child_conf	child;	/* what each child is handed */
 };
 
@@ -53,6 +57,12 @@ struct conf {
 int	conf_load(struct conf *, const char *path);
 /* The same from an open stream; path names it in messages. */
 int	conf_read(struct conf *, FILE *, const char *path);
+/*
+ * With sandbox yes, resolve the Redis host names of conf (read from
+ * path) into their addresses, which children dial instead: 0, or -1
+ * with each failure logged as "path:line: ...".
+ */
+int	conf_resolve(struct conf *, const char *path);
 /* Free what conf_load loaded (TLS context, keys) and wipe secrets. */
 void	conf_free(struct conf *);
 /* The effective configuration, in the file's own syntax (-T). */

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "priv.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "scoreboard.h"
 #include "systemd.h"
 #include "tls.h"
@@ -355,7 +356,9 @@ reload(void)
 		systemd_notify("READY=1");
 		return;
 	}
-	if (tls_for_activated(&next) == -1) {
+	if (tls_for_activated(&next) == -1 ||
+	    conf_resolve(&next, conf_path) == -1 ||
+	    sandbox_prepare(&next) == -1) {
 		log_error("%s: not reloaded, keeping the running "
 		    "configuration", conf_path);
 		conf_free(&next);
@@ -394,6 +397,14 @@ reload(void)
 	systemd_notify("READY=1");
 }
 
+/* Point f at /dev/null; without one (a chroot) f is left closed: as good. */
+static void
+to_null(FILE *f, const char *mode)
+{
+	if (freopen("/dev/null", mode, f) == NULL)
+		return;
+}
+
 /*
  * -i: serve the one client on standard input, as inetd and systemd's
  * Accept=yes run us, with no master.  Under inetd standard error is the
@@ -426,9 +437,11 @@ inetd_main(void)
 	if ((fd = dup(STDIN_FILENO)) == -1)
 		fatal("dup");
 	if (err_is_socket)
-		(void)freopen("/dev/null", "w", stderr);
-	(void)freopen("/dev/null", "r", stdin);
-	(void)freopen("/dev/null", "w", stdout);
+		to_null(stderr, "w");
+	to_null(stdin, "r");
+	to_null(stdout, "w");
+	if (sandbox_prepare(&conf) == -1 || sandbox_enter(&conf) == -1)
+		fatalx("could not enter the sandbox; exiting");
 	child_serve(&conf.child, fd, peer, conf.inetd_tls ? CHILD_TLS : 0);
 	return 0;
 }
@@ -524,6 +537,8 @@ signals_let_in(const sigset_t *waitmask)
 static void
 master_ready(void)
 {
+	int abi;
+
 	if (pidfh != NULL && pidfile_write(pidfh) == -1)
 		fatal("pidfile %s", conf.pidfile);
 	if (conf.child.history)
@@ -533,6 +548,12 @@ master_ready(void)
 	    "max %d connections", WSPUBSUB_VERSION,
 	    conf.child.redis_socket[0] ? conf.child.redis_socket :
 	    conf.child.redis_host, conf.spare_children, conf.max_connections);
+	if (conf.child.sandbox && (abi = sandbox_landlock_abi()) > 0)
+		log_info("children are sandboxed: seccomp, Landlock ABI %d",
+		    abi);
+	else if (conf.child.sandbox)
+		log_info("children are sandboxed: seccomp (no Landlock in "
+		    "this kernel)");
 }
 
 /*
@@ -678,7 +699,8 @@ main(int argc, char *argv[], char *envp[])
 			log_open("syslog", LOG_DAEMON);
 	}
 
-	if (conf_load(&conf, conf_path) == -1) {
+	if (conf_load(&conf, conf_path) == -1 ||
+	    conf_resolve(&conf, conf_path) == -1) {
 		if (test || dump)
 			fprintf(stderr, "%s: configuration has errors\n",
 			    conf_path);
@@ -715,6 +737,8 @@ main(int argc, char *argv[], char *envp[])
 	closefrom(STDERR_FILENO + 1 + activated);
 	if (tls_for_activated(&conf) == -1)
 		fatalx("%s: configuration has errors", conf_path);
+	if (sandbox_prepare(&conf) == -1)
+		fatalx("could not prepare the sandbox; exiting");
 	if (log_open(conf.log_target, conf.syslog_facility) == -1)
 		fatal("log_target %s", conf.log_target);
 	if (conf.pidfile[0] != '\0') {

@@ -43,6 +43,7 @@ scoreboard_claim(struct stats *s)
 		if (s->slot[i].pid == 0) {
 			s->slot[i].pid = SLOT_CLAIMED;
 			s->slot[i].state = SLOT_SPARE;
+			s->slot[i].trapped = -1;
 			lowest_free = i + 1;
 			return i;
 		}

@@ -33,6 +33,7 @@
 #include "../child/subscriber.h"
 #include "log.h"
 #include "proc.h"
+#include "sandbox.h"
 #include "scoreboard.h"
 
 #define CHAN_FD		3	/* where a child keeps its channel */
@@ -268,6 +269,8 @@ spare_main(const struct conf *conf, int chan, int way_back, int gen)
 	setproctitle("spare");
 	child_prepare(&conf->child);
 	rss0 = peak_rss_kb();
+	if (sandbox_enter(conf) == -1)
+		_exit(1);
 	for (;;) {
 		fd = spare_wait(chan, msgbuf, sizeof(msgbuf));
 		close(chan);

@@ -294,7 +294,7 @@ start_wspubsub(void)
 	char conf[128], port[16];
 	char *argv[16];
 	char *wcopy = NULL, *tok, *save;
-	int argc = 0, fd;
+	int argc = 0, fd, i;
 	int64_t end;
 	FILE *f;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -314,6 +314,8 @@ start_wspubsub(void)
 	    "shutdown_timeout 2s\n"
 	    "log_level warning\n%s", ws_port, redis_port, SPARES,
 	    clients_per_child, ws_extra);
+	for (i = 0; i < nconf_extra; i++)
+		fprintf(f, "%s\n", conf_extra[i]);
 	fclose(f);
 
 	if (wrapper) {

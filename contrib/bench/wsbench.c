@@ -43,6 +43,8 @@ const char *server_bin = "./wspubsub", *redis_bin = "redis-server";
 const char *only = "1234567", *wrapper;
 int keep_tmp, tp_n = TP_N;
 int clients_per_child = 1;	/* -c: max_clients_per_child, the default */
+const char *conf_extra[CONF_EXTRA_MAX];	/* -x: more configuration lines */
+int nconf_extra;
 static const char *tsv_path;
 
 static void
@@ -51,12 +53,14 @@ usage(void)
 	fprintf(stderr,
 	    "usage: wsbench [-k] [-s server] [-r redis-server] [-c N]\n"
 	    "               [-o figures] [-n throughput-msgs] [-t out.tsv]\n"
-	    "               [-w wrapper]\n"
+	    "               [-w wrapper] [-x 'key value'] ...\n"
 	    "       wsbench -m run1.tsv run2.tsv ...\n"
 	    "  -c  max_clients_per_child in the server's configuration\n"
 	    "      (default 1: a new process per client)\n"
 	    "  -o  figures to run, a subset of 1234567 (default all)\n"
 	    "  -w  command line put before the server's (e.g. valgrind ...)\n"
+	    "  -x  a line added to the server's configuration (repeatable;\n"
+	    "      e.g. -x 'sandbox no')\n"
 	    "  -k  keep the temporary directory with the logs\n");
 	exit(2);
 }
@@ -66,12 +70,13 @@ main(int argc, char **argv)
 {
 	struct rlimit rl;
 	struct sigaction sa;
-	char la0[64], la1[64], title[512];
+	char la0[64], la1[64], title[768], extra[256];
 	int ch, side, i, medmode = 0;
+	size_t n;
 	int64_t t_start;
 	unsigned limit_s = 280;
 
-	while ((ch = getopt(argc, argv, "c:kmn:o:r:s:t:w:T:")) != -1)
+	while ((ch = getopt(argc, argv, "c:kmn:o:r:s:t:w:x:T:")) != -1)
 		switch (ch) {
 		case 'c': clients_per_child = atoi(optarg); break;
 		case 'k': keep_tmp = 1; break;
@@ -82,6 +87,11 @@ main(int argc, char **argv)
 		case 's': server_bin = optarg; break;
 		case 't': tsv_path = optarg; break;
 		case 'w': wrapper = optarg; break;
+		case 'x':
+			if (nconf_extra == CONF_EXTRA_MAX)
+				usage();
+			conf_extra[nconf_extra++] = optarg;
+			break;
 		case 'T': limit_s = (unsigned)atoi(optarg); break;
 		default: usage();
 		}
@@ -178,9 +188,13 @@ main(int argc, char **argv)
 	}
 
 	loadavg(la1, sizeof(la1));
+	extra[0] = '\0';
+	for (i = 0, n = 0; i < nconf_extra && n < sizeof(extra); i++)
+		n += (size_t)snprintf(extra + n, sizeof(extra) - n, ", %s",
+		    conf_extra[i]);
 	snprintf(title, sizeof(title), "wspubsub benchmark, "
-	    "max_clients_per_child %d: %ld CPUs, %.0f s; load average %s at "
-	    "start, %s at end", clients_per_child,
+	    "max_clients_per_child %d%s: %ld CPUs, %.0f s; load average %s at "
+	    "start, %s at end", clients_per_child, extra,
 	    sysconf(_SC_NPROCESSORS_ONLN), (now_ns() - t_start) / 1e9, la0,
 	    la1);
 	print_table(title);

@@ -38,6 +38,9 @@ extern const char *const side_name[2];
 extern const char	*server_bin, *redis_bin, *only, *wrapper;
 extern int		 keep_tmp, tp_n;
 extern int		 clients_per_child;	/* -c: max_clients_per_child */
+#define CONF_EXTRA_MAX	8
+extern const char	*conf_extra[CONF_EXTRA_MAX];	/* -x lines */
+extern int		 nconf_extra;
 
 /* util.c */
 int64_t	now_ns(void);

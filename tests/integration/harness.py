@@ -97,6 +97,7 @@ class Wspubsub:
         self.conf_path = os.path.join(tmpdir, "wspubsub-%d.conf" % self.port)
         self.log_path = os.path.join(tmpdir, "wspubsub-%d.log" % self.port)
         self.proc = None
+        self.binary = BINARY
 
     def write_conf(self, extra=""):
         with open(self.conf_path, "w") as f:
@@ -111,7 +112,7 @@ class Wspubsub:
     def start(self):
         self.write_conf()
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BINARY, "-f", self.conf_path],
+        self.proc = subprocess.Popen([self.binary, "-f", self.conf_path],
                                      stdout=self.logf, stderr=self.logf)
         wait_for(self._accepting, what="wspubsub on %d" % self.port)
         return self

@@ -289,7 +289,7 @@ class Notify:
 
 
 def socket_activate(procs, tmpdir, conf_path, listens, names=None,
-                    accept=False, extra_args=()):
+                    accept=False, extra_args=(), binary=BINARY):
     log = os.path.join(tmpdir, "activate.log")
     cmd = [SOCKET_ACTIVATE]
     for l in listens:
@@ -299,7 +299,7 @@ def socket_activate(procs, tmpdir, conf_path, listens, names=None,
     if accept:
         cmd += ["--accept", "--inetd"]
     cmd += list(extra_args)
-    cmd += [BINARY] + (["-i"] if accept else []) + ["-f", conf_path]
+    cmd += [binary] + (["-i"] if accept else []) + ["-f", conf_path]
     logf = open(log, "ab")
     p = procs.popen(cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
     logf.close()
@@ -471,11 +471,11 @@ def inetd_conf(tmpdir, redis_port, **kw):
     return path, c["log_target"]
 
 
-def wspubsub_pids_under(pid):
+def wspubsub_pids_under(pid, binary=BINARY):
     out = []
     for d in descendants(pid):
         try:
-            if os.path.realpath("/proc/%d/exe" % d) == os.path.realpath(BINARY):
+            if os.path.realpath("/proc/%d/exe" % d) == os.path.realpath(binary):
                 out.append(d)
         except OSError:
             pass
@@ -857,6 +857,7 @@ EXPECTED_METRICS = [
     'wspubsub_connections{state="handshake"}',
     'wspubsub_spare_children',
     'wspubsub_child_reuses_total',
+    'wspubsub_sandbox_kills_total',
     'wspubsub_connections_total',
 ] + ['wspubsub_handshake_failures_total{reason="%s"}' % r for r in (
     "bad_request", "method", "version", "too_large", "unauthorized",

@@ -63,6 +63,11 @@ async def until_subscribed(r, channel):
                                      what="%s subscribed" % channel))
 
 
+def child_pid(w, user):
+    return wait_for(lambda: child_of_user(w, user), T,
+                    what="%s's child" % user)
+
+
 @contextlib.asynccontextmanager
 async def on_child(w, r, user, pid, url=None, **kw):
     """Connected and subscribed as user, served by the reused child pid."""
@@ -147,7 +152,7 @@ def test_reused_child_never_delivers_a_previous_users_message(reusing,
         async with websockets.connect(w.url + "/?user=alice",
                                       max_queue=None) as a:
             await until_subscribed(r, "alice")
-            pid = child_of_user(w, "alice")
+            pid = await in_thread(child_pid, w, "alice")
             t = threading.Thread(target=flood, daemon=True)
             t.start()
             for _ in range(50):
@@ -200,7 +205,7 @@ def test_unclean_close_the_child_exits(reusing, redis_server):
     r = redis_server.client()
     s, _ = open_ws(w.port, "dropper")
     wait_for(lambda: subscribed(r, "dropper") == 1, T, what="subscribed")
-    pid = child_of_user(w, "dropper")
+    pid = child_pid(w, "dropper")
     s.close()               # no close frame: 1006
     wait_gone(pid)
     assert re.search(r"%d\] child: close user=dropper .*code=1006" % pid,
@@ -227,7 +232,7 @@ def test_redis_gone_while_serving_the_child_exits(reusing, redis_server):
     async def run():
         async with websockets.connect(w.url + "/?user=cut") as ws:
             await until_subscribed(r, "cut")
-            pid = child_of_user(w, "cut")
+            pid = await in_thread(child_pid, w, "cut")
             r.client_kill_filter(_type="pubsub")
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), T)
@@ -243,7 +248,7 @@ def test_memory_grown_the_child_exits(reusing, redis_server):
         async with websockets.connect(w.url + "/?user=big",
                                       max_size=None) as ws:
             await until_subscribed(r, "big")
-            pid = child_of_user(w, "big")
+            pid = await in_thread(child_pid, w, "big")
             await ws.send("x" * (24 << 20))
             await ws.send("ping")
             assert await asyncio.wait_for(ws.recv(), T) == "pong"
@@ -304,7 +309,7 @@ def test_sighup_new_certificate_retires_reused_children(tmpdir_, redis_server):
                 der = ws.transport.get_extra_info("ssl_object") \
                     .getpeercert(binary_form=True)
                 await until_subscribed(r, user)
-                pid = child_of_user(w, user)
+                pid = await in_thread(child_pid, w, user)
                 r.publish(user, "x")
                 assert await asyncio.wait_for(ws.recv(), T) == "x"
                 return pid, tlsmod.fingerprint(der)

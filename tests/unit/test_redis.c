@@ -619,7 +619,7 @@ load_sb(struct sb *b, const struct redis_addr *asked)
 	return rc;
 }
 
-static const struct redis_addr seed = { "10.0.0.9", 7000 };
+static const struct redis_addr seed = { "10.0.0.9", 7000, "" };
 
 static void
 assert_owner(unsigned int slot, const char *host, int port)
@@ -850,8 +850,8 @@ test_cluster_map_load_big(void **state UNUSED)
 static void
 test_cluster_map_set(void **state UNUSED)
 {
-	static const struct redis_addr b7 = { "127.0.0.1", 7010 };
-	static const struct redis_addr c7 = { "127.0.0.1", 7011 };
+	static const struct redis_addr b7 = { "127.0.0.1", 7010, "" };
+	static const struct redis_addr c7 = { "127.0.0.1", 7011, "" };
 
 	load_three();
 	/* The low end of a range. */
@@ -929,7 +929,7 @@ test_cluster_map_set(void **state UNUSED)
 static void
 test_cluster_map_set_full(void **state UNUSED)
 {
-	static const struct redis_addr b7 = { "127.0.0.1", 7010 };
+	static const struct redis_addr b7 = { "127.0.0.1", 7010, "" };
 	struct sb b = { 0 };
 	int i;
 
