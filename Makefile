@@ -16,12 +16,13 @@
 #                   of HEAD (the first beside a second make test as
 #                   load), then the ASan integration pass 2N times
 #   make bench      the benchmark: latency, throughput, connection rate,
-#                   memory, fan-out, history and compression (the last
-#                   two with and without), the rest against the same
-#                   run's raw Redis subscriber and fork floor; run twice,
-#                   with max_clients_per_child 1 and then 1000, one table
+#                   memory, fan-out, history, client messages to a
+#                   stream and compression, each against the same run's
+#                   raw Redis subscriber and fork floor (or without the
+#                   feature); run twice, with
+#                   max_clients_per_child 1 and then 1000, one table
 #                   each, then latency and connection rate once more with
-#                   "sandbox no" (about 4 minutes; contrib/bench/README.md)
+#                   "sandbox no" (about 5 minutes; contrib/bench/README.md)
 #   make install    install the binary, the man pages and (if absent) the
 #                   configuration; PREFIX, DESTDIR, MANDIR, SYSCONFDIR
 #   make uninstall  remove them (an edited configuration is kept)
@@ -54,7 +55,7 @@ CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
 	      child/io.c child/loop.c child/reconnect.c child/redis.c \
 	      child/resp.c child/cluster.c child/sentinel.c child/proxy.c \
 	      child/signals.c child/stats.c child/subscriber.c child/user.c \
-	      child/jwt.c child/history.c
+	      child/jwt.c child/history.c child/upstream.c
 MASTER_SRCS = master/main.c master/conf.c master/listen.c master/log.c \
 	      master/priv.c master/scoreboard.c master/systemd.c master/tls.c \
 	      master/proc.c master/reap.c master/spawn.c master/sandbox.c
@@ -74,7 +75,8 @@ HOOKS_OBJS = $(SRCS:%.c=build/hooks/%.o) build/hooks/child/testhook.o
 LIB_SRCS  = $(filter-out master/main.c,$(SRCS))
 
 # libFuzzer targets (clang); `make fuzz FUZZ_TIME=600` runs each longer.
-FUZZ_TARGETS = frame handshake identify conf jwt resp proxy history pmd inflate
+FUZZ_TARGETS = frame handshake identify conf jwt resp proxy history upstream \
+	       pmd inflate
 FUZZ_BINS    = $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 FUZZ_TIME   ?= 60
 FUZZ_SHORT  ?= 10
@@ -227,7 +229,8 @@ BENCH_SRCS = contrib/bench/wsbench.c contrib/bench/util.c \
 	     contrib/bench/loop.c contrib/bench/ws.c contrib/bench/redis.c \
 	     contrib/bench/latency.c contrib/bench/throughput.c \
 	     contrib/bench/connrate.c contrib/bench/memory.c \
-	     contrib/bench/history.c contrib/bench/compress.c \
+	     contrib/bench/history.c contrib/bench/upstream.c \
+	     contrib/bench/compress.c \
 	     contrib/bench/report.c
 BENCH_HDRS = $(wildcard contrib/bench/*.h)
 

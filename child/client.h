@@ -14,6 +14,7 @@
 #include "io.h"
 #include "reconnect.h"
 #include "settings.h"
+#include "upstream.h"
 
 #define CLIENT_READ_SIZE	16384
 #define CLOSE_LINGER_MS		2000	/* wait for the peer after close */
@@ -63,7 +64,7 @@ struct client {
 	struct ws_parser	 parser;
 	struct outbuf		 out;
 	uint8_t			 in[CLIENT_READ_SIZE];
-	size_t			 in_len;	/* bytes that followed the head */
+	size_t			 in_off, in_len; /* [off, len) not parsed yet */
 	sigset_t		 waitmask;	/* signal mask while polling */
 	int			 v1;		/* subprotocol wspubsub.v1 */
 	struct ws_pmd		 pmd;		/* permessage-deflate agreed */
@@ -84,6 +85,17 @@ struct client {
 	unsigned int		 close_code;
 	const char		*closed_by;
 	const char		*close_reason;
+
+	/*
+	 * upstream_stream: the writer, this connection's id, the limit.  Last,
+	 * and not written unless upstream_stream is set: pages a client that
+	 * never sends leaves untouched.
+	 */
+	int			 up_live;	/* the connect event is queued */
+	int64_t			 up_tokens;	/* thousandths of a message */
+	int64_t			 up_filled;	/* when tokens were added */
+	char			 conn[UPSTREAM_CONN_MAX];
+	struct upstream		 up;
 };
 
 /* loop.c: serve the upgraded connection until it is over. */

@@ -8,9 +8,15 @@
  * what the kernel does not take is buffered, and while anything is
  * buffered Redis is not read, so a slow client holds back its own Redis
  * connection instead of growing this process.
+ *
+ * With upstream_stream set, the data messages the client sends go to
+ * upstream.c, under upstream_rate; while its queue is full the client is
+ * not read (the rest of a read waits in c->in), so a slow Redis holds
+ * back the client in turn.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -188,6 +194,67 @@ client_close(struct client *c, unsigned int code, const char *reason,
 		fail(c, code, reason, by);
 }
 
+static int
+upstream_on(const struct client *c)
+{
+	return c->conf->upstream_stream[0] != '\0';
+}
+
+/* Long enough for upstream.c to retry for redis_retry_timeout. */
+static int64_t
+drain_deadline(const struct client *c)
+{
+	return now_ms() + c->conf->redis_retry_timeout +
+	    2 * c->conf->redis_connect_timeout + 1000;
+}
+
+/* An XADD failed for good: nothing more can be accepted. */
+static void
+upstream_failed(struct client *c)
+{
+	log_warnx("%s: upstream: %s", c->peer, upstream_error(&c->up));
+	client_close(c, WS_CLOSE_INTERNAL, "upstream unavailable", "server");
+}
+
+/*
+ * A token bucket: upstream_rate messages a second, and as many at once;
+ * the tokens are counted in thousandths of a message.
+ */
+static int
+rate_ok(struct client *c, int64_t now)
+{
+	int64_t rate = c->conf->upstream_rate, cap = rate * 1000;
+
+	if (rate == 0)
+		return 1;
+	c->up_tokens += (now - c->up_filled) * rate;
+	c->up_filled = now;
+	if (c->up_tokens > cap)
+		c->up_tokens = cap;
+	if (c->up_tokens < 1000)
+		return 0;
+	c->up_tokens -= 1000;
+	return 1;
+}
+
+/* A data message from the client, to the stream. */
+static void
+forward(struct client *c, const struct ws_event *ev)
+{
+	int64_t now = now_ms();
+
+	if (!rate_ok(c, now)) {
+		stats_upstream_limited();
+		log_info("%s: over upstream_rate (%d a second)", c->peer,
+		    c->conf->upstream_rate);
+		client_close(c, WS_CLOSE_POLICY, "rate limit", "server");
+		return;
+	}
+	if (upstream_message(&c->up, c->user, c->conn,
+	    ev->type == WS_EV_BINARY, ev->data, ev->len, now) == -1)
+		upstream_failed(c);
+}
+
 /*
  * Tell the client what reconnect.c decided: Redis dropped us while we
  * held back its reads (messages were lost), or Redis is gone.
@@ -232,6 +299,15 @@ resumed(struct client *c)
 	static const char gap[] = "event: gap\n\n";
 	int r = sub_resume(c->redis.sub), is_gap;
 
+	/* Live: the backend hears of it once, after the first SUBSCRIBE. */
+	if (upstream_on(c) && c->conf->upstream_events && !c->up_live) {
+		c->up_live = 1;
+		if (upstream_event(&c->up, c->user, c->conn, "connect", 0,
+		    now_ms()) == -1) {
+			upstream_failed(c);
+			return;
+		}
+	}
 	stats_replayed(sub_replay_size(c->redis.sub));
 	if (c->resume_pending) {
 		/* No history to go by: the client cannot know it is whole. */
@@ -319,8 +395,9 @@ handle_event(struct client *c, const struct ws_event *ev)
 			if (send_frame(c, WS_OP_TEXT, "pong", 4) == -1)
 				fail(c, WS_CLOSE_ABNORMAL, "write error",
 				    "server");
-		}
-		/* Anything else from the client is not used (yet). */
+		} else if (c->state == CS_OPEN && upstream_on(c))
+			forward(c, ev);
+		/* Without upstream_stream, anything else is not used. */
 		break;
 	case WS_EV_PING:
 		if (c->out.len - c->out.off < OUT_REPLY_LIMIT &&
@@ -331,32 +408,64 @@ handle_event(struct client *c, const struct ws_event *ev)
 	case WS_EV_NONE:
 		break;
 	case WS_EV_CLOSE:
+		/* Its close is echoed once what it sent is in the stream. */
+		if (upstream_pending(&c->up) > 0 && upstream_drain(&c->up,
+		    drain_deadline(c)) != UP_OK) {
+			upstream_failed(c);
+			break;
+		}
 		client_close(c, ev->code, "", "client");
 		break;
 	}
 }
 
-/* Feed bytes from the client to the parser and act on each event. */
+/*
+ * The client's input waits while the upstream queue is full, and, with
+ * upstream_events, until the connect entry is queued (the first
+ * SUBSCRIBE failed and is being retried): it must precede the messages.
+ */
+static int
+input_waits(const struct client *c)
+{
+	return upstream_full(&c->up) || (c->state == CS_OPEN &&
+	    upstream_on(c) && c->conf->upstream_events && !c->up_live);
+}
+
+/*
+ * Feed the bytes read from the client to the parser and act on each
+ * event; while input_waits() the rest waits in c->in.
+ */
 static void
-client_input(struct client *c, uint8_t *buf, size_t len)
+client_input(struct client *c)
 {
 	struct ws_event ev;
 	size_t used;
 	int r;
 
-	while (len > 0 && (c->state == CS_IDENTIFY || c->state == CS_OPEN)) {
-		r = ws_parse(&c->parser, buf, len, &used, &ev);
-		buf += used;
-		len -= used;
+	while (c->in_off < c->in_len &&
+	    (c->state == CS_IDENTIFY || c->state == CS_OPEN)) {
+		if (input_waits(c))
+			return;
+		r = ws_parse(&c->parser, c->in + c->in_off,
+		    c->in_len - c->in_off, &used, &ev);
+		c->in_off += used;
 		if (r < 0) {
 			log_info("%s: %s", c->peer, ws_strerror(r));
 			client_close(c, (unsigned int)ws_err_close_code(r),
 			    ws_strerror(r), "server");
-			return;
+			break;
 		}
 		if (r == 1)
 			handle_event(c, &ev);
 	}
+	c->in_off = c->in_len = 0;
+}
+
+/* Unparsed input waits (see input_waits()): read no more meanwhile. */
+static int
+held(const struct client *c)
+{
+	return c->in_off < c->in_len;
 }
 
 static void
@@ -388,8 +497,11 @@ client_read(struct client *c)
 		return;
 	}
 	c->ping_sent = 0;	/* any traffic proves the peer alive */
-	if (c->state != CS_CLOSING)
-		client_input(c, c->in, (size_t)n);
+	if (c->state != CS_CLOSING) {
+		c->in_off = 0;
+		c->in_len = (size_t)n;
+		client_input(c);
+	}
 }
 
 /* A frame into the output buffer, to go out with others in one write. */
@@ -549,6 +661,11 @@ timers(struct client *c, int64_t now)
 		client_close(c, WS_CLOSE_POLICY, "token expired", "server");
 		return;
 	}
+	if (upstream_timer(&c->up, now) == UP_FAILED) {
+		upstream_failed(c);
+		if (c->state == CS_DONE)
+			return;
+	}
 	if (c->state == CS_OPEN && c->redis.sub == NULL &&
 	    now >= c->redis.retry_at) {
 		redis_outcome(c, redis_retry(&c->redis, c->conf, c->peer,
@@ -580,7 +697,7 @@ timers(struct client *c, int64_t now)
 static int64_t
 next_deadline(const struct client *c)
 {
-	int64_t d = 0;
+	int64_t d = 0, u;
 
 	if (c->deadline != 0)
 		d = c->deadline;
@@ -592,6 +709,8 @@ next_deadline(const struct client *c)
 	if (c->state == CS_OPEN && c->redis.sub == NULL &&
 	    (d == 0 || c->redis.retry_at < d))
 		d = c->redis.retry_at;
+	if ((u = upstream_deadline(&c->up)) != 0 && (d == 0 || u < d))
+		d = u;
 	if (c->state != CS_CLOSING && c->conf->ping_interval > 0) {
 		int64_t p = c->ping_due;
 		if (c->ping_sent != 0 &&
@@ -603,19 +722,57 @@ next_deadline(const struct client *c)
 	return d;
 }
 
+/*
+ * This connection's id in the stream: the host name, the child's pid and
+ * the time it started in microseconds (hex), "web1-4242-5f1e0c3a9b2d0".
+ * No two connections on a host share pid and microsecond.
+ */
+static void
+upstream_start(struct client *c)
+{
+	struct timespec rt;
+
+	if (!upstream_on(c))
+		return;
+	upstream_init(&c->up, c->conf);
+	(void)clock_gettime(CLOCK_REALTIME, &rt);
+	snprintf(c->conn, sizeof(c->conn), "%s-%ld-%llx", c->conf->hostname,
+	    (long)getpid(), (unsigned long long)rt.tv_sec * 1000000ULL +
+	    (unsigned long long)rt.tv_nsec / 1000);
+	c->up_tokens = (int64_t)c->conf->upstream_rate * 1000;
+	c->up_filled = now_ms();
+}
+
+/*
+ * The connection is over: what is still queued goes out, with the
+ * disconnect event (if the connect one did), before the writer closes.
+ */
+static void
+upstream_end(struct client *c)
+{
+	if (!c->up.failed && ((c->up_live && upstream_event(&c->up, c->user,
+	    c->conn, "disconnect", c->close_code, now_ms()) == -1) ||
+	    upstream_drain(&c->up, drain_deadline(c)) != UP_OK))
+		log_warnx("%s: upstream: %s; the end of the connection may "
+		    "be missing from the stream", c->peer,
+		    upstream_error(&c->up));
+	upstream_close(&c->up);
+}
+
 int
 client_loop(struct client *c)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	struct timespec ts, *tsp;
 	int64_t now, d, signals_at = 0;
-	int n;
+	int n, reading;
 
+	upstream_start(c);
 	c->ping_due = now_ms() + c->conf->ping_interval;
 	if (c->state == CS_OPEN && c->redis.sub != NULL)
 		resumed(c);	/* subscribed before the 101 */
-	if (c->in_len > 0)
-		client_input(c, c->in, c->in_len);
+	c->in_off = 0;
+	client_input(c);
 
 	while (c->state != CS_DONE) {
 		if (child_stop && c->state != CS_CLOSING)
@@ -637,21 +794,31 @@ client_loop(struct client *c)
 			break;
 		if (out_pending(c))
 			c->backlog_last = now_ms();
+		/* Input held back (input_waits()) that may go on now. */
+		if (held(c) && !input_waits(c))
+			client_input(c);
+		if (c->state == CS_DONE)
+			break;
+		reading = !held(c) && !input_waits(c);
 
 		pfd[0].fd = c->fd;
-		pfd[0].events = POLLIN;
+		pfd[0].events = reading ? POLLIN : 0;
 		if (out_pending(c))
 			pfd[0].events |= POLLOUT;
 		pfd[0].events |= c->io.want;
+		/* Not reading: a reset (POLLHUP, POLLERR) must not spin us. */
+		if (pfd[0].events == 0)
+			pfd[0].fd = -1;
 		pfd[1].fd = -1;
 		pfd[1].events = POLLIN;
 		if (c->state == CS_OPEN && c->redis.sub != NULL &&
 		    !out_pending(c))
 			pfd[1].fd = sub_fd(c->redis.sub);
-		pfd[0].revents = pfd[1].revents = 0;
+		pfd[2].fd = upstream_fd(&c->up, &pfd[2].events);
+		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
 
 		tsp = NULL;
-		if (io_pending(&c->io)) {
+		if (reading && io_pending(&c->io)) {
 			/* TLS holds decrypted bytes: do not sleep on them. */
 			ts.tv_sec = ts.tv_nsec = 0;
 			tsp = &ts;
@@ -663,7 +830,7 @@ client_loop(struct client *c)
 			ts.tv_nsec = (d % 1000) * 1000000;
 			tsp = &ts;
 		}
-		n = ppoll(pfd, 2, tsp, &c->waitmask);
+		n = ppoll(pfd, 3, tsp, &c->waitmask);
 		if (n == -1 && errno != EINTR) {
 			log_warn("ppoll");
 			fail(c, WS_CLOSE_INTERNAL, "poll error", "server");
@@ -674,8 +841,8 @@ client_loop(struct client *c)
 			signals_let_in(&c->waitmask);
 			signals_at = now + SIGNALS_EVERY_MS;
 		}
-		if ((n > 0 && pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) ||
-		    io_pending(&c->io))
+		if (reading && ((n > 0 && pfd[0].revents &
+		    (POLLIN | POLLHUP | POLLERR)) || io_pending(&c->io)))
 			client_read(c);
 		if (c->state != CS_DONE && pfd[0].revents & POLLOUT) {
 			if (out_flush(c) == -1)
@@ -691,9 +858,13 @@ client_loop(struct client *c)
 			else
 				deliver(c);
 		}
+		if (c->state != CS_DONE && pfd[2].revents &&
+		    upstream_io(&c->up, pfd[2].revents, now) == UP_FAILED)
+			upstream_failed(c);
 		if (c->state != CS_DONE)
 			timers(c, now);
 		stats_io(c->msgs_in, c->bytes_in, c->msgs_out, c->bytes_out);
 	}
+	upstream_end(c);
 	return 0;
 }

@@ -20,6 +20,18 @@
 redisContext *redis_dial(const struct child_conf *,
 	    const struct redis_addr *a, char *err, size_t);
 
+/*
+ * AUTH with redis_username (if set) and redis_password: 0, or -1 with
+ * the reply (never the password) in err.
+ */
+int	redis_auth(redisContext *, const struct child_conf *, char *err,
+	    size_t);
+/* ROLE says master (a sentinel's answer may be stale during failover). */
+int	redis_is_master(redisContext *);
+
+/* An error reply that says "not now" (loading, failing over). */
+int	redis_transient(const char *);
+
 /* "host:port", or "[v6addr]:port", for logs and messages. */
 void	redis_addr_name(const struct redis_addr *, char *, size_t);
 

@@ -23,6 +23,8 @@ struct stats;
 #define ORIGIN_MAX		32
 #define NAME_MAX_LEN		255	/* audience, issuer, origin, user */
 #define REDIS_NODES_MAX		16	/* cluster seeds, sentinels */
+#define UPSTREAM_KEY_MAX	512	/* upstream_stream, %h expanded */
+#define HOSTNAME_MAX		255
 
 struct redis_addr {
 	char	host[REDIS_HOST_MAX + 1];
@@ -59,6 +61,18 @@ struct child_conf {
 	 */
 	int	history;
 	int	history_replay_max;
+	/*
+	 * Upstream: each data message a client sends is appended to this
+	 * Redis Stream ("" = off; %h already expanded), trimmed to about
+	 * upstream_maxlen entries; with upstream_events, connects and
+	 * disconnects too.  upstream_rate: messages per second per
+	 * connection, and the burst (0 = no limit).
+	 */
+	char	upstream_stream[UPSTREAM_KEY_MAX + 1];
+	int	upstream_maxlen;
+	int	upstream_events;
+	int	upstream_rate;
+	char	hostname[HOSTNAME_MAX + 1];	/* the master's, for conn ids */
 	size_t	max_message_size;
 	/*
 	 * permessage-deflate (RFC 7692, ws/deflate.c): offered by the

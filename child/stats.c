@@ -106,6 +106,32 @@ stats_replayed(size_t n)
 		ADD(sb->history_replayed, n);
 }
 
+void
+stats_upstream(int message, size_t n)
+{
+	if (sb == NULL)
+		return;
+	if (message) {
+		ADD(sb->upstream_messages, 1);
+		ADD(sb->upstream_bytes, n);
+	} else
+		ADD(sb->upstream_events, 1);
+}
+
+void
+stats_upstream_limited(void)
+{
+	if (sb != NULL)
+		ADD(sb->upstream_rate_limited, 1);
+}
+
+void
+stats_upstream_failure(void)
+{
+	if (sb != NULL)
+		ADD(sb->upstream_failures, 1);
+}
+
 int
 stats_history_warn_first(void)
 {
@@ -248,6 +274,26 @@ stats_render(char *buf, size_t len)
 	    "Payload bytes from clients.");
 	put(&o, "wspubsub_bytes_received_total %llu\n",
 	    (unsigned long long)bi);
+	metric(&o, "upstream_messages_total", "counter",
+	    "Client messages appended to upstream_stream.");
+	put(&o, "wspubsub_upstream_messages_total %llu\n",
+	    (unsigned long long)GET(sb->upstream_messages));
+	metric(&o, "upstream_bytes_total", "counter",
+	    "Payload bytes of the client messages appended.");
+	put(&o, "wspubsub_upstream_bytes_total %llu\n",
+	    (unsigned long long)GET(sb->upstream_bytes));
+	metric(&o, "upstream_events_total", "counter",
+	    "Connect and disconnect events appended.");
+	put(&o, "wspubsub_upstream_events_total %llu\n",
+	    (unsigned long long)GET(sb->upstream_events));
+	metric(&o, "upstream_rate_limited_total", "counter",
+	    "Clients closed (1008) for sending over upstream_rate.");
+	put(&o, "wspubsub_upstream_rate_limited_total %llu\n",
+	    (unsigned long long)GET(sb->upstream_rate_limited));
+	metric(&o, "upstream_failures_total", "counter",
+	    "Clients closed (1011) because XADD failed for good.");
+	put(&o, "wspubsub_upstream_failures_total %llu\n",
+	    (unsigned long long)GET(sb->upstream_failures));
 	metric(&o, "redis_errors_total", "counter",
 	    "Redis connections lost while serving.");
 	put(&o, "wspubsub_redis_errors_total %llu\n",

@@ -43,6 +43,8 @@ struct stats {
 	uint64_t	msgs_in, bytes_in, msgs_out, bytes_out;	/* finished */
 	uint64_t	redis_errors, redis_reconnects;
 	uint64_t	history_recovered, history_gaps, history_replayed;
+	uint64_t	upstream_messages, upstream_bytes, upstream_events;
+	uint64_t	upstream_rate_limited, upstream_failures;
 	int		history_warned;	/* a child said why history is off */
 	int		generation;	/* master: one more at each reload */
 	uint64_t	reused;		/* master: children back as spares */
@@ -62,6 +64,12 @@ void	stats_redis(int reconnected);
 void	stats_resume(int gap);
 /* Messages replayed from history. */
 void	stats_replayed(size_t n);
+/* An upstream entry Redis accepted: a message of n bytes, or an event. */
+void	stats_upstream(int message, size_t n);
+/* A client closed for going over upstream_rate. */
+void	stats_upstream_limited(void);
+/* An upstream XADD failed for good: its client was closed with 1011. */
+void	stats_upstream_failure(void);
 /*
  * 1 for the first child to ask since the master started or reloaded (so
  * that a warning every child would give is logged once), else 0.

@@ -91,31 +91,6 @@ static int	since_off, channel_off;
  */
 static char	shared_buf[BUF_SIZE];
 
-/* AUTH [user] password; the reply, never the password, is reported. */
-static int
-auth(redisContext *c, const struct child_conf *conf, char *err,
-    size_t errlen)
-{
-	redisReply *r;
-	int ok;
-
-	if (conf->redis_username[0] != '\0')
-		r = redisCommand(c, "AUTH %s %s", conf->redis_username,
-		    conf->redis_password);
-	else
-		r = redisCommand(c, "AUTH %s", conf->redis_password);
-	if (r == NULL) {
-		snprintf(err, errlen, "AUTH: %.100s", c->errstr);
-		return -1;
-	}
-	ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
-	if (!ok)
-		snprintf(err, errlen, "AUTH: %.80s", r->type ==
-		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-	freeReplyObject(r);
-	return ok ? 0 : -1;
-}
-
 static int
 addr_eq(const struct redis_addr *a, const struct redis_addr *b)
 {
@@ -135,7 +110,7 @@ sub_dial(const struct child_conf *conf, const struct redis_addr *a,
 	c = redis_dial(conf, a, why,
 	    sizeof(why));
 	if (c != NULL && conf->redis_password[0] != '\0' &&
-	    auth(c, conf, why, sizeof(why)) == -1) {
+	    redis_auth(c, conf, why, sizeof(why)) == -1) {
 		redisFree(c);
 		c = NULL;
 	}
@@ -160,22 +135,6 @@ sub_dial(const struct child_conf *conf, const struct redis_addr *a,
 	s->buf = shared_buf;
 	s->cap = sizeof(shared_buf);
 	return s;
-}
-
-/* ROLE says master: a sentinel's answer may be stale during failover. */
-static int
-is_master(redisContext *c)
-{
-	redisReply *r;
-	int ok;
-
-	if ((r = redisCommand(c, "ROLE")) == NULL)
-		return 0;
-	ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(r->element[0]->str, "master") == 0;
-	freeReplyObject(r);
-	return ok;
 }
 
 /* A cluster node, tried in turn: the seeds, then the nodes last seen. */
@@ -237,7 +196,7 @@ sub_connect(const struct child_conf *conf, char *err, size_t errlen)
 		if (sentinel_master(conf, &a, err, errlen) == -1 ||
 		    (s = sub_dial(conf, &a, err, errlen)) == NULL)
 			return NULL;
-		if (!is_master(s->ctx)) {
+		if (!redis_is_master(s->ctx)) {
 			snprintf(err, errlen, "%s is not (or no longer) the "
 			    "master", s->node);
 			sub_close(s, NULL);
@@ -815,20 +774,6 @@ history_off(int *flag, const char *why)
 	    "channels, allow &{PREFIX* too", why);
 }
 
-/* An error that says "not now" (loading, failing over), not "never". */
-static int
-transient(const char *e)
-{
-	static const char *const now[] = { "LOADING", "BUSY", "TRYAGAIN",
-	    "CLUSTERDOWN", "MASTERDOWN", "READONLY" };
-	size_t i;
-
-	for (i = 0; i < sizeof(now) / sizeof(now[0]); i++)
-		if (strncmp(e, now[i], strlen(now[i])) == 0)
-			return 1;
-	return 0;
-}
-
 int
 sub_subscribe(struct sub **sp, const struct child_conf *conf,
     const char *channel, const struct history_id *from, char *err,
@@ -850,7 +795,7 @@ sub_subscribe(struct sub **sp, const struct child_conf *conf,
 	}
 	if (!use || (*sp)->since_err[0] == '\0')
 		return 0;
-	if (transient((*sp)->since_err)) {
+	if (redis_transient((*sp)->since_err)) {
 		/* Redis is starting or failing over: try again later. */
 		snprintf(err, errlen, "%s: wspubsub_since: %s", (*sp)->node,
 		    (*sp)->since_err);

@@ -6,8 +6,23 @@
 #
 # Only what is missing is installed, so running it again is cheap.  As root
 # it runs "apt-get update" and "apt-get install -y"; otherwise it prints the
-# command to run and exits 1.
+# command to run and exits 1.  The npm packages the tests use (the "ws"
+# client, tests/integration/js/package-lock.json) come with "npm ci" when
+# node and npm are there.
 set -eu
+
+# npm packages for the tests, if missing and npm is there.
+npm_deps() {
+	js=$(dirname "$0")/../tests/integration/js
+	if [ -d "$js/node_modules/ws" ]; then
+		echo "deps.sh: the tests' npm packages are installed."
+	elif command -v npm >/dev/null 2>&1; then
+		(cd "$js" && npm ci --no-audit --no-fund)
+		echo "deps.sh: installed the tests' npm packages."
+	else
+		echo "deps.sh: no npm: the Node ws test will be skipped." >&2
+	fi
+}
 
 PACKAGES="
 	build-essential
@@ -22,7 +37,6 @@ PACKAGES="
 	libcmocka-dev
 	libseccomp-dev
 	zlib1g-dev
-	node-ws
 	redis-server
 	python3
 	python3-pytest
@@ -59,6 +73,7 @@ done
 
 if [ -z "$missing" ]; then
 	echo "deps.sh: all build, run and test packages are installed."
+	npm_deps
 	exit 0
 fi
 
@@ -74,3 +89,4 @@ apt-get update
 # shellcheck disable=SC2086  # word splitting of the list is intended
 apt-get install -y$missing
 echo "deps.sh: installed:$missing"
+npm_deps

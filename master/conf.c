@@ -103,6 +103,11 @@ static const struct key keys[] = {
 	{ "history", K_YESNO, N(child.history), 0, 0 },
 	{ "history_replay_max", K_INT, N(child.history_replay_max), 1,
 	    1000000 },
+	{ "upstream_stream", K_STRING, F(child.upstream_stream), 0, 0 },
+	{ "upstream_maxlen", K_INT, N(child.upstream_maxlen), 1,
+	    1000000000 },
+	{ "upstream_events", K_YESNO, N(child.upstream_events), 0, 0 },
+	{ "upstream_rate", K_INT, N(child.upstream_rate), 0, 1000000 },
 	{ "max_connections", K_INT, N(max_connections), 1, 1000000 },
 	{ "max_connections_per_ip", K_INT, N(max_connections_per_ip),
 	    0, 1000000 },
@@ -402,6 +407,9 @@ conf_init(struct conf *c)
 	c->child.compression = UNSET;
 	c->child.compression_min_size = (size_t)UNSET;
 	c->child.compression_level = UNSET;
+	c->child.upstream_maxlen = UNSET;
+	c->child.upstream_events = UNSET;
+	c->child.upstream_rate = UNSET;
 }
 
 #define DEFAULT(field, value)	do {		\
@@ -450,6 +458,9 @@ conf_fill_defaults(struct conf *c)
 	if (c->child.compression_min_size == (size_t)UNSET)
 		c->child.compression_min_size = 256;
 	DEFAULT(c->child.compression_level, 1);
+	DEFAULT(c->child.upstream_maxlen, 100000);
+	DEFAULT(c->child.upstream_events, 0);
+	DEFAULT(c->child.upstream_rate, 20);
 	if (c->log_target[0] == '\0')
 		strlcpy(c->log_target, "stderr", sizeof(c->log_target));
 }
@@ -729,6 +740,52 @@ conf_check_history(struct parse *p, const struct child_conf *cc)
 		    "close a hash tag");
 }
 
+/*
+ * The host name, for the children's connection ids and %h in
+ * upstream_stream, is read here, once: a child may not read files.
+ * "%h" becomes the host name and "%%" a '%'; any other '%' is an error.
+ */
+static void
+conf_check_upstream(struct parse *p, struct child_conf *cc)
+{
+	char out[sizeof(cc->upstream_stream)];
+	const char *s;
+	size_t n = 0, add;
+
+	if (gethostname(cc->hostname, sizeof(cc->hostname)) == -1 ||
+	    cc->hostname[0] == '\0')
+		strlcpy(cc->hostname, "localhost", sizeof(cc->hostname));
+	cc->hostname[sizeof(cc->hostname) - 1] = '\0';
+	for (s = cc->upstream_stream; *s != '\0'; s++) {
+		if (!isgraph((unsigned char)*s)) {
+			perr(p, "upstream_stream: printable characters only");
+			return;
+		}
+		if (*s == '%' && s[1] != 'h' && s[1] != '%') {
+			perr(p, "upstream_stream: only %%h (the host name) and "
+			    "%%%% may follow a %%");
+			return;
+		}
+		if (*s == '%' && *++s == 'h') {
+			add = strlen(cc->hostname);
+			if (n + add >= sizeof(out))
+				break;
+			memcpy(out + n, cc->hostname, add);
+			n += add;
+		} else if (n + 1 < sizeof(out))
+			out[n++] = *s;
+		else
+			break;
+	}
+	if (*s != '\0') {
+		perr(p, "upstream_stream: longer than %zu bytes with %%h "
+		    "expanded", sizeof(out) - 1);
+		return;
+	}
+	out[n] = '\0';
+	memcpy(cc->upstream_stream, out, n + 1);
+}
+
 /* Plain Redis, a Redis Cluster or Sentinel: one of them, complete. */
 static void
 conf_check_redis(struct parse *p, const struct child_conf *cc)
@@ -781,6 +838,7 @@ conf_check(struct parse *p, struct conf *c)
 		perr(p, "redis_username is set but no redis_password");
 	conf_check_redis(p, &c->child);
 	conf_check_history(p, &c->child);
+	conf_check_upstream(p, &c->child);
 	if (tls && stat(c->tls_key, &st) == 0 && (st.st_mode & S_IROTH))
 		log_warnx("%s: tls_key %s is readable by others", p->path,
 		    c->tls_key);
@@ -1014,6 +1072,19 @@ conf_print(const struct conf *c, FILE *f)
 	print_string(f, "channel_prefix", cc->channel_prefix);
 	fprintf(f, "history %s\n", cc->history ? "yes" : "no");
 	fprintf(f, "history_replay_max %d\n", cc->history_replay_max);
+	if (cc->upstream_stream[0] != '\0') {
+		/* Expanded: a '%' of the host name's is written "%%". */
+		fputs("upstream_stream ", f);
+		for (i = 0; cc->upstream_stream[i] != '\0'; i++) {
+			if (cc->upstream_stream[i] == '%')
+				fputc('%', f);
+			fputc(cc->upstream_stream[i], f);
+		}
+		fputc('\n', f);
+	}
+	fprintf(f, "upstream_maxlen %d\n", cc->upstream_maxlen);
+	fprintf(f, "upstream_events %s\n", cc->upstream_events ? "yes" : "no");
+	fprintf(f, "upstream_rate %d\n", cc->upstream_rate);
 	fprintf(f, "max_connections %d\n", c->max_connections);
 	fprintf(f, "max_connections_per_ip %d\n", c->max_connections_per_ip);
 	fprintf(f, "spare_children %d\n", c->spare_children);

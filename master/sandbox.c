@@ -53,8 +53,9 @@
 
 /*
  * A child's descriptors: stdio, its channel, a log file, the way back,
- * the client, Redis, a sentinel or a second cluster node while it
- * dials, syslog's socket and a new channel's two ends: 13 at most.
+ * the client, Redis, the upstream_stream writer's Redis connection, a
+ * sentinel or a second cluster node while it dials, syslog's socket and
+ * a new channel's two ends: 14 at most.
  */
 #define SANDBOX_NOFILE	16
 

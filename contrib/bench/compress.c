@@ -1,5 +1,5 @@
 /*
- * compress.c -- figure 7: what permessage-deflate costs, measured through
+ * compress.c -- figure 8: what permessage-deflate costs, measured through
  * wspubsub on both sides: side 0's connections offer the extension (the
  * server, compression yes, accepts it), side 1's do not.
  *

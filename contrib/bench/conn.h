@@ -74,7 +74,7 @@ int	open_many(int side, const char *prefix, struct conn **, int from,
 int	wait_until(const int *done, int64_t deadline);
 
 /* ws.c */
-/* Figure 7: new WebSocket connections offer permessage-deflate. */
+/* Figure 8: new WebSocket connections offer permessage-deflate. */
 extern int	ws_offer_deflate;
 struct conn *ws_open(const char *user);
 /*

@@ -2,14 +2,16 @@
  * figures.h -- the figures the benchmark measures, each for both sides,
  * and how they are reported (report.c); the phases that measure them,
  * one file per figure family (latency.c, throughput.c, connrate.c,
- * memory.c, history.c, compress.c).  Figures 6 (history) and 7
- * (compression) are measured through wspubsub on both sides: side 0 with
- * the feature, side 1 without.
+ * memory.c, history.c, upstream.c).  Figure 6 (history) is measured
+ * through wspubsub on both sides: side 0 with history, side 1 its
+ * baseline; figure 7 (upstream) side 0 with upstream_stream set, side 1
+ * without it (idle cost) or Redis alone (rate); figure 8 (compression,
+ * compress.c) side 0 with permessage-deflate offered, side 1 without.
  */
 #ifndef WSBENCH_FIGURES_H
 #define WSBENCH_FIGURES_H
 
-/* T_DIFF_LE: side 0 at most limit above side 1 (figure 7). */
+/* T_DIFF_LE: side 0 at most limit above side 1 (figure 8). */
 enum tgt { T_NONE, T_RATIO_LE, T_RATIO_GE, T_WS_LE, T_WS_LT, T_WS_GE,
     T_ZERO, T_DIFF_LE };
 struct figure {
@@ -33,6 +35,7 @@ enum {
 	F_HL_P50, F_HL_P99, F_HL_LOST, F_HLR_P50, F_HLR_P99,
 	F_HT_RATE, F_HT_LOST, F_HC_RATE,
 	F_HR_P50, F_HR_P99, F_HR_PER, F_HM_BYTES,
+	F_UP_RATE, F_UP_LOST, F_UP_RCONN, F_UP_PSS,
 	F_ZL_P50, F_ZL_P99, F_ZL_LOST, F_ZL_WIRE, F_ZM_IDLE, F_ZM_AFTER,
 	F_COUNT
 };
@@ -63,6 +66,7 @@ void	fig_connrate(int side);
 void	cr_floor_ratios(void);
 void	fig_memory_fanout(int side, int do_mem, int do_fan);	/* memory.c */
 void	fig_history(void);			/* history.c */
+void	fig_upstream(void);			/* upstream.c */
 void	fig_compression(void);			/* compress.c */
 
 #endif /* WSBENCH_FIGURES_H */

@@ -111,19 +111,28 @@ struct figure fig[F_COUNT] = {
 	    1, 1, {0}, {0} },
 	[F_HM_BYTES] = { "hist_mem_per_msg", "6 Redis used_memory/msg kept (B)",
 	    "%.0f", T_NONE, 0, "(payload 64B)", 0, 1, {0}, {0} },
-	/* 7: both sides through wspubsub, deflate offered / not. */
-	[F_ZL_P50] = { "zlib_lat_p50", "7 latency p50, 2 KiB JSON (us)",
+	/* 7: upstream on; the other column Redis alone, or upstream off. */
+	[F_UP_RATE] = { "up_rate", "7 one client to the stream (msg/s)",
+	    "%.0f", T_NONE, 0, "(vs XADD alone)", 0, 0, {0}, {0} },
+	[F_UP_LOST] = { "up_lost", "7 to the stream lost (of 50000)", "%.0f",
+	    T_ZERO, 0, "0", 1, 1, {0}, {0} },
+	[F_UP_RCONN] = { "up_redis_conns", "7 Redis conns/idle conn @1000",
+	    "%.2f", T_WS_LE, 1.0, "<= 1", 0, 0, {0}, {0} },
+	[F_UP_PSS] = { "up_pss", "7 Pss/idle conn @1000, server (KiB)",
+	    "%.1f", T_RATIO_LE, 1.1, "<= 1.1x off", 0, 0, {0}, {0} },
+	/* 8: both sides through wspubsub, deflate offered / not. */
+	[F_ZL_P50] = { "zlib_lat_p50", "8 latency p50, 2 KiB JSON (us)",
 	    "%.0f", T_RATIO_LE, 1.2, "<= 1.2x", 0, 0, {0}, {0} },
-	[F_ZL_P99] = { "zlib_lat_p99", "7 latency p99, 2 KiB JSON (us)",
+	[F_ZL_P99] = { "zlib_lat_p99", "8 latency p99, 2 KiB JSON (us)",
 	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
-	[F_ZL_LOST] = { "zlib_lat_lost", "7 latency lost (of 2000)", "%.0f",
+	[F_ZL_LOST] = { "zlib_lat_lost", "8 latency lost (of 2000)", "%.0f",
 	    T_ZERO, 0, "0", 0, 1, {0}, {0} },
-	[F_ZL_WIRE] = { "zlib_wire", "7 bytes on the wire/msg, 2 KiB JSON",
+	[F_ZL_WIRE] = { "zlib_wire", "8 bytes on the wire/msg, 2 KiB JSON",
 	    "%.0f", T_NONE, 0, "", 0, 0, {0}, {0} },
-	[F_ZM_IDLE] = { "zlib_pss_idle", "7 Pss/conn @1000 idle (KiB)", "%.1f",
+	[F_ZM_IDLE] = { "zlib_pss_idle", "8 Pss/conn @1000 idle (KiB)", "%.1f",
 	    T_DIFF_LE, 8, "<= +8 KiB", 0, 1, {0}, {0} },
 	[F_ZM_AFTER] = { "zlib_pss_after",
-	    "7 Pss/conn @1000 after 1 msg (KiB)", "%.1f", T_DIFF_LE, 8,
+	    "8 Pss/conn @1000 after 1 msg (KiB)", "%.1f", T_DIFF_LE, 8,
 	    "<= +8 KiB", 0, 1, {0}, {0} },
 };
 
@@ -158,9 +167,22 @@ set_targets(int cpc)
 	}
 }
 
-/* The sides of figures 6 and 7. */
+/* The sides of figures 6, 7 and 8. */
 static const char *const hist_name[2] = { "history", "baseline" };
+static const char *const up_name[2] = { "upstream", "off / Redis" };
 static const char *const zlib_name[2] = { "deflate", "plain" };
+
+static const char *
+name_of(int f, int side)
+{
+	if (f >= 0 && fig[f].label[0] == '6')
+		return hist_name[side];
+	if (f >= 0 && fig[f].label[0] == '7')
+		return up_name[side];
+	if (f >= 0 && fig[f].label[0] == '8')
+		return zlib_name[side];
+	return side_name[side];
+}
 
 /* A phase could not complete: say so, mark the figures, go on. */
 void __attribute__((format(printf, 3, 4)))
@@ -168,9 +190,7 @@ phase_fail(int side, const int *figs, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "wsbench: FAILED (%s): ", *figs >= 0 &&
-	    fig[*figs].label[0] == '6' ? hist_name[side] : *figs >= 0 &&
-	    fig[*figs].label[0] == '7' ? zlib_name[side] : side_name[side]);
+	fprintf(stderr, "wsbench: FAILED (%s): ", name_of(*figs, side));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -229,7 +249,7 @@ print_table(const char *title)
 {
 	char a[32], b[32], r[32];
 	double ratio;
-	int i, misses = 0, sub = 0, sub7 = 0;
+	int i, misses = 0, sub = 0, sub7 = 0, sub8 = 0;
 	const char *v;
 
 	printf("\n%s\n", title);
@@ -245,8 +265,11 @@ print_table(const char *title)
 			printf("%-38s %12s %12s %8s\n", "6: history against its baseline",
 			    hist_name[0], hist_name[1], "hist/base");
 		if (f->label[0] == '7' && !sub7++)
+			printf("%-38s %12s %12s %8s\n", "7: client messages, "
+			    "upstream on", up_name[0], up_name[1], "on/other");
+		if (f->label[0] == '8' && !sub8++)
 			printf("%-38s %12s %12s %8s\n",
-			    "7: permessage-deflate offered or not", zlib_name[0],
+			    "8: permessage-deflate offered or not", zlib_name[0],
 			    zlib_name[1], "on/off");
 		fmtv(a, sizeof(a), f, 0);
 		fmtv(b, sizeof(b), f, 1);

@@ -29,6 +29,7 @@ static volatile pid_t ws_pid = -1;
 pid_t master_pid = -1;	/* ws_pid, or below it with a wrapper */
 int redis_port, ws_port;
 redisContext *adm;		/* blocking, for INFO */
+static const char *ws_extra = "";	/* more configuration lines */
 
 static int
 free_port(void)
@@ -311,8 +312,8 @@ start_wspubsub(void)
 	    "max_connections 20000\n"
 	    "ping_interval 0\n"
 	    "shutdown_timeout 2s\n"
-	    "log_level warning\n", ws_port, redis_port, SPARES,
-	    clients_per_child);
+	    "log_level warning\n%s", ws_port, redis_port, SPARES,
+	    clients_per_child, ws_extra);
 	for (i = 0; i < nconf_extra; i++)
 		fprintf(f, "%s\n", conf_extra[i]);
 	fclose(f);
@@ -359,4 +360,12 @@ start_wspubsub(void)
 	/* That probe took a spare; wait for the pool to be whole. */
 	if (ws_settle(0, wrapper ? 60 : 10) == -1)
 		die("wspubsub's spare pool did not fill up");
+}
+
+void
+restart_wspubsub(const char *extra)
+{
+	stop_proc(&ws_pid, 10000);
+	ws_extra = extra != NULL ? extra : "";
+	start_wspubsub();
 }

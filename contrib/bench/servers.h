@@ -20,6 +20,8 @@ extern redisContext	*adm;		/* blocking, for INFO */
 
 void	start_redis(void);
 void	start_wspubsub(void);
+/* Stop wspubsub and start it again with these lines added (or none). */
+void	restart_wspubsub(const char *extra);
 /*
  * Wait until the master has `busy` clients' children plus its spares
  * (spare_children or more: reused children go back to the pool).

@@ -40,7 +40,7 @@
 const char *const side_name[2] = { "wspubsub", "raw Redis subscriber" };
 
 const char *server_bin = "./wspubsub", *redis_bin = "redis-server";
-const char *only = "1234567", *wrapper;
+const char *only = "12345678", *wrapper;
 int keep_tmp, tp_n = TP_N;
 int clients_per_child = 1;	/* -c: max_clients_per_child, the default */
 const char *conf_extra[CONF_EXTRA_MAX];	/* -x: more configuration lines */
@@ -57,7 +57,7 @@ usage(void)
 	    "       wsbench -m run1.tsv run2.tsv ...\n"
 	    "  -c  max_clients_per_child in the server's configuration\n"
 	    "      (default 1: a new process per client)\n"
-	    "  -o  figures to run, a subset of 1234567 (default all)\n"
+	    "  -o  figures to run, a subset of 12345678 (default all)\n"
 	    "  -w  command line put before the server's (e.g. valgrind ...)\n"
 	    "  -x  a line added to the server's configuration (repeatable;\n"
 	    "      e.g. -x 'sandbox no')\n"
@@ -171,8 +171,8 @@ main(int argc, char **argv)
 		fig_history();
 	}
 	/* Both sides through wspubsub: deflate offered, then not. */
-	if (strchr(only, '7')) {
-		note("7. compression (permessage-deflate)");
+	if (strchr(only, '8')) {
+		note("8. compression (permessage-deflate)");
 		fig_compression();
 	}
 	/*
@@ -185,6 +185,12 @@ main(int argc, char **argv)
 			fig_memory_fanout(side, strchr(only, '4') != NULL,
 			    strchr(only, '5') != NULL);
 		}
+
+	/* Last: it restarts wspubsub, with upstream_stream and without. */
+	if (strchr(only, '7')) {
+		note("7. client messages to a stream (upstream_stream)");
+		fig_upstream();
+	}
 
 	loadavg(la1, sizeof(la1));
 	extra[0] = '\0';

@@ -274,7 +274,7 @@ small_arrays(const uint8_t *p, size_t len)
 static void
 check_map(const redisReply *reply, const char *data, size_t size)
 {
-	static const struct redis_addr asked = { "10.9.8.7", 7000 };
+	static const struct redis_addr asked = { "10.9.8.7", 7000, "" };
 	const struct redis_addr *a, *o;
 	struct redis_addr moved;
 	unsigned int slot, s, probe[6];

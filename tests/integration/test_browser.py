@@ -229,3 +229,36 @@ def test_page_loses_nothing_across_a_restart(browser, contrib_http, server,
     from selenium.webdriver.common.by import By
     assert not browser.find_elements(By.CSS_SELECTOR, "#messages li.gap")
     assert status(browser)[0] == "connected"
+
+
+def test_text_box_sends_to_the_stream(browser, contrib_http, make_server,
+                                      redis_server):
+    """With upstream_stream set, what is typed under Send reaches the
+    stream byte for byte, as alice's; a backend's answer shows up."""
+    from selenium.webdriver.common.by import By
+    server = make_server(upstream_stream="ws:in")
+    r = connect_alice(browser, contrib_http, server, redis_server)
+    r.xgroup_create("ws:in", "backend", id="0", mkstream=True)
+    typed = ["hello backend", "grüße ☃ 世界"]
+    for text in typed:
+        box = browser.find_element(By.ID, "say")
+        box.send_keys(text)
+        browser.find_element(By.ID, "send").click()
+        wait_for(lambda: box.get_attribute("value") == "", timeout=WAIT,
+                 what="the box emptied")
+    got = []
+
+    def read():
+        for _, entries in r.xreadgroup("backend", "b1", {"ws:in": ">"},
+                                       count=10) or []:
+            for eid, fields in entries:
+                got.append(fields)
+                r.xack("ws:in", "backend", eid)
+        return len(got) >= len(typed)
+    wait_for(read, timeout=WAIT, what="the typed messages in the stream")
+    assert [f[b"data"] for f in got] == [t.encode() for t in typed]
+    assert {f[b"user"] for f in got} == {b"alice"}
+    assert {f[b"type"] for f in got} == {b"text"}
+    assert len({f[b"conn"] for f in got}) == 1
+    r.publish("alice", b"got: " + got[0][b"data"])
+    wait_payloads(browser, ["got: hello backend"])

@@ -1,7 +1,6 @@
-// deflate_check.js -- Node's ws package (Debian's node-ws, found through
-// NODE_PATH) with perMessageDeflate against a running wspubsub, for
-// test_deflate.py.
-//   NODE_PATH=/usr/share/nodejs node deflate_check.js WS_URL COUNT
+// deflate_check.js -- Node's ws package (npm's, in node_modules here)
+// with perMessageDeflate against a running wspubsub, for test_deflate.py.
+//   node deflate_check.js WS_URL COUNT
 // Prints the extensions the server accepted, then each of COUNT messages
 // as one JSON line; then sends 5000 bytes (ws compresses them) and a
 // "ping", and prints {"pong": true} when the "pong" comes.
