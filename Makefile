@@ -50,7 +50,8 @@ LDFLAGS += -Wl,-z,now -Wl,-z,relro
 SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c ws/deflate.c
+WS_SRCS     = ws/utf8.c ws/frame.c ws/parser.c ws/handshake.c ws/deflate.c \
+	      ws/selftest.c
 CHILD_SRCS  = child/auth.c child/child.c child/clock.c child/http.c \
 	      child/io.c child/loop.c child/reconnect.c child/redis.c \
 	      child/resp.c child/cluster.c child/sentinel.c child/proxy.c \

@@ -283,6 +283,6 @@ void	ws_deflate_release(void);
  * back.  Run once before forking, it also binds zlib's calls to libc, so
  * that no child writes zlib's pages to do that.
  */
-int	ws_deflate_selftest(void);
+int	ws_deflate_selftest(void);	/* selftest.c */
 
 #endif /* WS_WS_H */
