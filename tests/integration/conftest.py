@@ -14,6 +14,11 @@ import harness
 # data buffered inside the TLS layer) or that need a browser or valgrind run
 # in the plain pass only.  Keys: file name, or "file::test" (any parameters).
 TLS_PLAIN_ONLY = {
+    # Over TLS, what OpenSSL keeps of its record buffers after 1 MiB
+    # writes varies from run to run by some 20 KiB, more than the 8 KiB
+    # this test tells apart; compression's memory is measured plain.
+    "test_deflate.py::test_memory_idle_and_after_big_messages":
+        "OpenSSL's buffers blur the memory figures over TLS",
     "test_browser.py": "the browser test runs against ws:// only",
     "test_valgrind.py": "valgrind runs in the plain pass only",
     # The master speaks no TLS: on a tls listener it closes a client it

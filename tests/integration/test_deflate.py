@@ -337,7 +337,7 @@ def test_memory_idle_and_after_big_messages(make_server, redis_server):
             # The compressor's pages go 100 ms after its last message.
             last = []
             wait_for(lambda: last.append(private_kib(pid)) or
-                     last[-1] <= before + 64 + 8, timeout=2,
+                     last[-1] <= before + 64 + 8, timeout=T,
                      what="the child's memory back near its idle size")
             return before, last[-1]
     msgs = [big_json, big_rand, big_json]
